@@ -1,0 +1,188 @@
+//! Atomic output: write under a temporary name in the same folder, then rename.
+//!
+//! An interrupted write never leaves a half-written file or index folder under
+//! the final name.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+fn temp_sibling(path: &Path, kind: &str) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    parent.join(format!(".{name}.{kind}-{}", std::process::id()))
+}
+
+/// A file that appears under its final name only when [`AtomicFile::commit`] is
+/// called; dropped without a commit, it leaves nothing behind.
+pub struct AtomicFile {
+    path: PathBuf,
+    temp: PathBuf,
+    out: Option<BufWriter<fs_err::File>>,
+}
+
+impl AtomicFile {
+    /// Starts writing `path` (through a temporary file beside it).
+    pub fn create(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let temp = temp_sibling(&path, "tmp");
+        let file = fs_err::File::create(&temp)?;
+        Ok(AtomicFile { path, temp, out: Some(BufWriter::with_capacity(1 << 20, file)) })
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(mut self) -> Result<()> {
+        let out = self.out.take().expect("committed twice");
+        let file = out.into_inner().map_err(|e| Error::io(&self.temp, e.into_error()))?;
+        file.sync_all()?;
+        drop(file);
+        fs_err::rename(&self.temp, &self.path)?;
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.as_mut().expect("write after commit").write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.out.as_mut().expect("write after commit").write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.as_mut().expect("flush after commit").flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// Writes `path` atomically with `write`.
+pub fn write_file<F>(path: impl AsRef<Path>, write: F) -> Result<()>
+where
+    F: FnOnce(&mut AtomicFile) -> Result<()>,
+{
+    let mut file = AtomicFile::create(path)?;
+    write(&mut file)?;
+    file.commit()
+}
+
+/// Writes `value` as pretty JSON to `path`, atomically.
+pub fn write_json<T: serde::Serialize>(path: impl AsRef<Path>, value: &T) -> Result<()> {
+    let path = path.as_ref();
+    write_file(path, |f| {
+        serde_json::to_writer_pretty(&mut *f, value).map_err(|e| Error::format(path, e.to_string()))?;
+        f.write_all(b"\n").map_err(|e| Error::io(path, e))
+    })
+}
+
+/// A folder built under a temporary name and renamed into place by
+/// [`StagingDir::commit`]. Dropped without a commit, it is removed.
+pub struct StagingDir {
+    target: PathBuf,
+    temp: PathBuf,
+    committed: bool,
+}
+
+impl StagingDir {
+    /// Starts building the folder `target`. Fails if `target` exists and
+    /// `overwrite` is false.
+    pub fn new(target: impl AsRef<Path>, overwrite: bool) -> Result<Self> {
+        let target = target.as_ref().to_path_buf();
+        if target.exists() && !overwrite {
+            return Err(Error::format(&target, "already exists (pass --overwrite to replace it)"));
+        }
+        let temp = temp_sibling(&target, "partial");
+        if temp.exists() {
+            fs_err::remove_dir_all(&temp)?;
+        }
+        if let Some(parent) = temp.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+        fs_err::create_dir(&temp)?;
+        Ok(StagingDir { target, temp, committed: false })
+    }
+
+    /// Where to write the folder's contents now.
+    pub fn path(&self) -> &Path {
+        &self.temp
+    }
+
+    /// The final location.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Moves the finished folder into place, replacing an older one.
+    pub fn commit(mut self) -> Result<()> {
+        if self.target.exists() {
+            let old = temp_sibling(&self.target, "old");
+            fs_err::rename(&self.target, &old)?;
+            fs_err::rename(&self.temp, &self.target)?;
+            fs_err::remove_dir_all(&old)?;
+        } else {
+            fs_err::rename(&self.temp, &self.target)?;
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.temp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uncommitted_file_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        {
+            let mut f = AtomicFile::create(&path).unwrap();
+            f.write_all(b"partial").unwrap();
+        }
+        assert!(!path.exists());
+        assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 0);
+        write_file(&path, |f| f.write_all(b"whole").map_err(|e| Error::io(&path, e))).unwrap();
+        assert_eq!(fs_err::read_to_string(&path).unwrap(), "whole");
+    }
+
+    #[test]
+    fn staging_dir_replaces_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("index");
+        {
+            let s = StagingDir::new(&target, false).unwrap();
+            fs_err::write(s.path().join("a"), "1").unwrap();
+        }
+        assert!(!target.exists());
+        let s = StagingDir::new(&target, false).unwrap();
+        fs_err::write(s.path().join("a"), "1").unwrap();
+        s.commit().unwrap();
+        assert!(StagingDir::new(&target, false).is_err());
+        let s = StagingDir::new(&target, true).unwrap();
+        fs_err::write(s.path().join("b"), "2").unwrap();
+        s.commit().unwrap();
+        assert!(target.join("b").exists() && !target.join("a").exists());
+        assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

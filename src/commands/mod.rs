@@ -1,0 +1,13 @@
+//! One module per subcommand; each turns its flags into a checked configuration and
+//! does the work.
+
+mod eval;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Eval(args) => eval::run(args),
+    }
+}

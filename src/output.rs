@@ -1,0 +1,17 @@
+//! Writing to stdout without panicking on a closed pipe (`dredge ... | head`).
+
+use std::io::{self, Write};
+
+/// True when `err` comes from writing to a pipe whose reader has gone.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Writes `text` to stdout, returning the error instead of panicking.
+pub fn print(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
