@@ -1,1 +1,5 @@
+//! Integration tests, compiled into one binary. One module per area.
 
+mod support;
+
+mod eval;
