@@ -1,1 +1,50 @@
-//! placeholder
+//! Text encoders for dredge: sentence-transformers models of the BERT family
+//! (all-MiniLM, BGE, E5, GTE, ...) run on candle's CPU backend, with the tokenizer of
+//! the model folder and no Python.
+//!
+//! [`Encoder::load`] reads a sentence-transformers folder (`config.json`,
+//! `tokenizer.json`, `model.safetensors`, and `modules.json`,
+//! `1_Pooling/config.json`, `sentence_bert_config.json` for pooling, normalisation
+//! and maximum length). [`Encoder::encode_passages`] and [`Encoder::encode_queries`]
+//! turn texts into a [`dredge_core::Matrix`], one row per text; texts are sorted by
+//! length into batches, each padded only to its longest text, and cut at the maximum
+//! length (counted in [`EncodeStats`]). [`EncoderDescription`] is what an index
+//! stores to encode its queries the way its documents were.
+//!
+//! ```
+//! use dredge_embed::{Encoder, EncoderOptions};
+//! # fn main() -> dredge_embed::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # dredge_embed::testing::TinyModel::default().write(dir.path())?;
+//! # let model_dir = dir.path();
+//! let encoder = Encoder::load(model_dir, &EncoderOptions::default())?;
+//! let (passages, stats) = encoder.encode_passages(&["the cat sat on the mat", ""], &mut |_| {})?;
+//! let queries = encoder.encode_queries(&["cat"])?;
+//! assert_eq!((passages.rows, passages.cols), (2, encoder.dimension()));
+//! assert_eq!(stats.empty, 1);
+//! let cosine: f32 = passages.row(0).iter().zip(queries.row(0)).map(|(a, b)| a * b).sum();
+//! assert!(cosine.abs() <= 1.0 + 1e-5);
+//!
+//! // Stored in an index manifest, the description reloads the same encoder.
+//! let description = encoder.description();
+//! let again = Encoder::from_description(&description, None, 32)?;
+//! assert_eq!(again.encode_queries(&["cat"])?, queries);
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+mod bert;
+mod config;
+mod encoder;
+mod error;
+#[doc(hidden)]
+pub mod testing;
+
+pub use config::Pooling;
+pub use encoder::{
+    EncodeProgress, EncodeStats, Encoder, EncoderDescription, EncoderOptions, TextKind,
+};
+pub use error::{Error, Result};
+#[cfg(test)]
+mod tests;

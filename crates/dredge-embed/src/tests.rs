@@ -1,0 +1,477 @@
+//! The encoder against a plain float64 BERT written out loop by loop, on tiny random
+//! models: padding, masking, pooling, prefixes, truncation and errors.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::Device;
+
+use crate::testing::TinyModel;
+use crate::{EncodeStats, Encoder, EncoderOptions, Pooling};
+
+/// A float64 BERT over one unpadded text, straight from the definitions.
+struct Reference {
+    w: HashMap<String, Vec<f64>>,
+    model: TinyModel,
+}
+
+impl Reference {
+    fn load(dir: &Path, model: &TinyModel) -> Reference {
+        let tensors =
+            candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+        let w = tensors
+            .into_iter()
+            .map(|(k, t)| {
+                let k = k.strip_prefix(model.prefix).unwrap().to_owned();
+                let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+                (k, v.into_iter().map(f64::from).collect())
+            })
+            .collect();
+        Reference {
+            w,
+            model: model.clone(),
+        }
+    }
+
+    fn get(&self, name: &str) -> &[f64] {
+        &self.w[name]
+    }
+
+    /// `y = x W^T + b` for `x` of `rows x inp`, `W` of `out x inp`.
+    fn linear(&self, x: &[f64], rows: usize, name: &str, out: usize) -> Vec<f64> {
+        let (w, b) = (
+            self.get(&format!("{name}.weight")),
+            self.get(&format!("{name}.bias")),
+        );
+        let inp = x.len() / rows;
+        let mut y = vec![0.0; rows * out];
+        for r in 0..rows {
+            for o in 0..out {
+                y[r * out + o] = b[o]
+                    + (0..inp)
+                        .map(|i| x[r * inp + i] * w[o * inp + i])
+                        .sum::<f64>();
+            }
+        }
+        y
+    }
+
+    fn layer_norm(&self, x: &mut [f64], name: &str) {
+        let (g, b) = (
+            self.get(&format!("{name}.weight")),
+            self.get(&format!("{name}.bias")),
+        );
+        let h = g.len();
+        for row in x.chunks_mut(h) {
+            let mean = row.iter().sum::<f64>() / h as f64;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / h as f64;
+            let inv = 1.0 / (var + 1e-12).sqrt();
+            for (i, v) in row.iter_mut().enumerate() {
+                *v = (*v - mean) * inv * g[i] + b[i];
+            }
+        }
+    }
+
+    fn embed(&self, ids: &[u32]) -> Vec<f64> {
+        let m = &self.model;
+        let (h, n) = (m.hidden, ids.len());
+        let (word, pos, typ) = (
+            self.get("embeddings.word_embeddings.weight"),
+            self.get("embeddings.position_embeddings.weight"),
+            self.get("embeddings.token_type_embeddings.weight"),
+        );
+        let mut x = vec![0.0; n * h];
+        for (t, &id) in ids.iter().enumerate() {
+            for j in 0..h {
+                x[t * h + j] = word[id as usize * h + j] + pos[t * h + j] + typ[j];
+            }
+        }
+        self.layer_norm(&mut x, "embeddings.LayerNorm");
+        let (heads, d) = (m.heads, h / m.heads);
+        for l in 0..m.layers {
+            let p = format!("encoder.layer.{l}");
+            let q = self.linear(&x, n, &format!("{p}.attention.self.query"), h);
+            let k = self.linear(&x, n, &format!("{p}.attention.self.key"), h);
+            let v = self.linear(&x, n, &format!("{p}.attention.self.value"), h);
+            let mut context = vec![0.0; n * h];
+            for head in 0..heads {
+                for i in 0..n {
+                    let scores: Vec<f64> = (0..n)
+                        .map(|j| {
+                            (0..d)
+                                .map(|c| q[i * h + head * d + c] * k[j * h + head * d + c])
+                                .sum::<f64>()
+                                / (d as f64).sqrt()
+                        })
+                        .collect();
+                    let max = scores.iter().cloned().fold(f64::MIN, f64::max);
+                    let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                    let total: f64 = exps.iter().sum();
+                    for c in 0..d {
+                        context[i * h + head * d + c] = (0..n)
+                            .map(|j| exps[j] / total * v[j * h + head * d + c])
+                            .sum();
+                    }
+                }
+            }
+            let attention = self.linear(&context, n, &format!("{p}.attention.output.dense"), h);
+            let mut y: Vec<f64> = attention.iter().zip(&x).map(|(a, b)| a + b).collect();
+            self.layer_norm(&mut y, &format!("{p}.attention.output.LayerNorm"));
+            let mut inner = self.linear(&y, n, &format!("{p}.intermediate.dense"), m.intermediate);
+            for v in &mut inner {
+                *v = match m.activation {
+                    "gelu" => 0.5 * *v * (1.0 + erf(*v / std::f64::consts::SQRT_2)),
+                    "gelu_new" => {
+                        0.5 * *v
+                            * (1.0
+                                + ((2.0 / std::f64::consts::PI).sqrt()
+                                    * (*v + 0.044715 * v.powi(3)))
+                                .tanh())
+                    }
+                    "relu" => v.max(0.0),
+                    other => panic!("{other}"),
+                };
+            }
+            let out = self.linear(&inner, n, &format!("{p}.output.dense"), h);
+            x = out.iter().zip(&y).map(|(a, b)| a + b).collect();
+            self.layer_norm(&mut x, &format!("{p}.output.LayerNorm"));
+        }
+        let mut pooled: Vec<f64> = match m.pooling {
+            "cls" => x[..h].to_vec(),
+            _ => (0..h)
+                .map(|j| (0..n).map(|t| x[t * h + j]).sum::<f64>() / n as f64)
+                .collect(),
+        };
+        if m.normalize {
+            let norm = pooled.iter().map(|v| v * v).sum::<f64>().sqrt();
+            pooled.iter_mut().for_each(|v| *v /= norm);
+        }
+        pooled
+    }
+}
+
+/// erf to about 1e-15 (Abramowitz-Stegun 7.1.5 series, then the continued fraction
+/// of erfc for large arguments).
+fn erf(x: f64) -> f64 {
+    if x.abs() < 3.0 {
+        let mut sum = x;
+        let mut term = x;
+        for n in 1..200 {
+            term *= -x * x / n as f64;
+            let add = term / (2 * n + 1) as f64;
+            sum += add;
+            if add.abs() < 1e-17 {
+                break;
+            }
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else {
+        // erfc(x) = exp(-x^2)/sqrt(pi) * 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...))))
+        let ax = x.abs();
+        let mut f = ax;
+        for k in (1..60).rev() {
+            f = ax + (k as f64 / 2.0) / f;
+        }
+        let erfc = (-ax * ax).exp() / std::f64::consts::PI.sqrt() / f;
+        (1.0 - erfc).copysign(x)
+    }
+}
+
+fn cosine(a: &[f32], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * y).sum();
+    let na = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let nb = b.iter().map(|x| x * x).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+const TEXTS: [&str; 6] = [
+    "the cat sat on the mat",
+    "a dog",
+    "",
+    "query: the dog sat on a cat, the cat sat on a dog.",
+    "zebras quickly jumped",
+    "the",
+];
+
+fn tokenize(dir: &Path, text: &str, max: usize) -> Vec<u32> {
+    let mut tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+    tokenizer.with_padding(None);
+    let ids = tokenizer.encode(text, true).unwrap().get_ids().to_vec();
+    if ids.len() <= max {
+        ids
+    } else {
+        let mut cut = ids[..max - 1].to_vec();
+        cut.push(3); // [SEP]
+        cut
+    }
+}
+
+fn check_against_reference(model: TinyModel, batch_size: usize) -> EncodeStats {
+    let dir = tempfile::tempdir().unwrap();
+    model.write(dir.path()).unwrap();
+    let reference = Reference::load(dir.path(), &model);
+    let encoder = Encoder::load(
+        dir.path(),
+        &EncoderOptions {
+            batch_size,
+            ..EncoderOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(encoder.dimension(), model.hidden);
+    let (matrix, stats) = encoder.encode_passages(&TEXTS, &mut |_| {}).unwrap();
+    for (i, text) in TEXTS.iter().enumerate() {
+        let ids = tokenize(dir.path(), text, model.max_seq_length);
+        let expected = reference.embed(&ids);
+        let cos = cosine(matrix.row(i), &expected);
+        assert!(
+            cos > 0.99999,
+            "{model:?} batch {batch_size}: text {i} {text:?} at cosine {cos}"
+        );
+        if model.normalize {
+            let norm: f32 = matrix.row(i).iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
+        } else {
+            let max_diff = matrix
+                .row(i)
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| (f64::from(*a) - b).abs())
+                .fold(0.0, f64::max);
+            assert!(max_diff < 1e-4, "text {i}: {max_diff}");
+        }
+    }
+    stats
+}
+
+#[test]
+fn matches_a_float64_reference_with_any_batch_size() {
+    for batch_size in [1, 2, 4, 32] {
+        let stats = check_against_reference(TinyModel::default(), batch_size);
+        assert_eq!(stats.texts, TEXTS.len());
+        assert_eq!(stats.batches, TEXTS.len().div_ceil(batch_size));
+        assert_eq!(stats.empty, 1);
+        if batch_size == 1 {
+            assert_eq!(
+                stats.padded_tokens, stats.tokens,
+                "a batch of one text has no padding"
+            );
+        } else {
+            assert!(stats.padded_tokens > stats.tokens);
+        }
+    }
+}
+
+#[test]
+fn matches_the_reference_for_other_model_shapes() {
+    let models = [
+        TinyModel {
+            pooling: "cls",
+            normalize: false,
+            ..TinyModel::default()
+        },
+        TinyModel {
+            activation: "gelu_new",
+            prefix: "bert.",
+            seed: 11,
+            ..TinyModel::default()
+        },
+        TinyModel {
+            activation: "relu",
+            heads: 2,
+            layers: 3,
+            hidden: 12,
+            seed: 3,
+            ..TinyModel::default()
+        },
+    ];
+    for model in models {
+        check_against_reference(model, 3);
+    }
+}
+
+#[test]
+fn long_texts_are_cut_at_the_maximum_length_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    TinyModel::default().write(dir.path()).unwrap();
+    let long = "the cat sat on the mat ".repeat(10);
+    let texts = [long.as_str(), "a cat", long.as_str()];
+    let encoder = Encoder::load(dir.path(), &EncoderOptions::default()).unwrap();
+    assert_eq!(
+        encoder.max_length(),
+        20,
+        "sentence_bert_config.json's max_seq_length, not tokenizer.json's 128"
+    );
+    let (_, stats) = encoder.encode_passages(&texts, &mut |_| {}).unwrap();
+    assert_eq!(stats.truncated, 2);
+    // 20 + 20 + [CLS] a cat [SEP]: the tokenizer's fixed padding to 128 is gone.
+    assert_eq!(stats.tokens, 44);
+    assert_eq!(stats.padded_tokens, 60);
+
+    let shorter = Encoder::load(
+        dir.path(),
+        &EncoderOptions {
+            max_length: Some(8),
+            ..EncoderOptions::default()
+        },
+    )
+    .unwrap();
+    let (_, stats) = shorter.encode_passages(&texts, &mut |_| {}).unwrap();
+    assert_eq!((stats.truncated, stats.tokens), (2, 8 + 4 + 8));
+    let err = Encoder::load(
+        dir.path(),
+        &EncoderOptions {
+            max_length: Some(25),
+            ..EncoderOptions::default()
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string()
+            .contains("maximum length 25 exceeds the 24 positions"),
+        "{err}"
+    );
+}
+
+#[test]
+fn prefixes_are_put_before_queries_and_passages() {
+    let dir = tempfile::tempdir().unwrap();
+    TinyModel::default().write(dir.path()).unwrap();
+    let plain = Encoder::load(dir.path(), &EncoderOptions::default()).unwrap();
+    let prefixed = Encoder::load(
+        dir.path(),
+        &EncoderOptions {
+            query_prefix: Some("query: ".into()),
+            passage_prefix: Some("a ".into()),
+            ..EncoderOptions::default()
+        },
+    )
+    .unwrap();
+    let q = prefixed.encode_queries(&["the cat"]).unwrap();
+    assert_eq!(q, plain.encode_queries(&["query: the cat"]).unwrap());
+    assert_ne!(q, plain.encode_queries(&["the cat"]).unwrap());
+    let (p, _) = prefixed.encode_passages(&["dog"], &mut |_| {}).unwrap();
+    assert_eq!(p, plain.encode_passages(&["a dog"], &mut |_| {}).unwrap().0);
+    let description = prefixed.description();
+    assert_eq!(
+        (
+            description.query_prefix.as_str(),
+            description.passage_prefix.as_str()
+        ),
+        ("query: ", "a ")
+    );
+}
+
+#[test]
+fn progress_reaches_the_total() {
+    let dir = tempfile::tempdir().unwrap();
+    TinyModel::default().write(dir.path()).unwrap();
+    let encoder = Encoder::load(
+        dir.path(),
+        &EncoderOptions {
+            batch_size: 4,
+            ..EncoderOptions::default()
+        },
+    )
+    .unwrap();
+    let texts: Vec<String> = (0..10).map(|i| "cat ".repeat(i)).collect();
+    let mut seen = Vec::new();
+    let (_, stats) = encoder
+        .encode_passages(&texts, &mut |p| seen.push((p.done, p.total)))
+        .unwrap();
+    assert_eq!(seen, vec![(4, 10), (8, 10), (10, 10)]);
+    assert_eq!(stats.empty, 1);
+}
+
+#[test]
+fn a_description_reloads_the_same_encoder_or_says_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    TinyModel::default().write(dir.path()).unwrap();
+    let options = EncoderOptions {
+        max_length: Some(10),
+        query_prefix: Some("query: ".into()),
+        ..EncoderOptions::default()
+    };
+    let encoder = Encoder::load(dir.path(), &options).unwrap();
+    let description = encoder.description();
+    assert_eq!(description.pooling, Pooling::Mean);
+    let json = serde_json::to_string(&description).unwrap();
+    assert!(json.contains("\"pooling\":\"mean\""), "{json}");
+    let back: crate::EncoderDescription = serde_json::from_str(&json).unwrap();
+    let again = Encoder::from_description(&back, None, 8).unwrap();
+    assert_eq!(again.description(), description);
+    assert_eq!(
+        again.encode_queries(&["dog"]).unwrap(),
+        encoder.encode_queries(&["dog"]).unwrap()
+    );
+
+    let other = tempfile::tempdir().unwrap();
+    TinyModel {
+        pooling: "cls",
+        ..TinyModel::default()
+    }
+    .write(other.path())
+    .unwrap();
+    let err = Encoder::from_description(&description, Some(other.path()), 8)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("pooling was mean, is cls"), "{err}");
+}
+
+#[test]
+fn missing_files_and_unsupported_models_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    TinyModel::default().write(dir.path()).unwrap();
+    fs_err::remove_file(dir.path().join("model.safetensors")).unwrap();
+    let err = Encoder::load(dir.path(), &EncoderOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("model.safetensors: missing the model weights"),
+        "{err}"
+    );
+    fs_err::write(dir.path().join("model.safetensors"), b"garbage").unwrap();
+    let err = Encoder::load(dir.path(), &EncoderOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("model.safetensors: cannot read safetensors"),
+        "{err}"
+    );
+    fs_err::remove_file(dir.path().join("tokenizer.json")).unwrap();
+    let err = Encoder::load(dir.path(), &EncoderOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("tokenizer.json: missing the tokenizer"),
+        "{err}"
+    );
+    let err = Encoder::load(dir.path().join("nope"), &EncoderOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("nope: no such model folder"), "{err}");
+
+    // Weights of another shape than config.json says.
+    let small = tempfile::tempdir().unwrap();
+    TinyModel::default().write(small.path()).unwrap();
+    let config = fs_err::read_to_string(small.path().join("config.json"))
+        .unwrap()
+        .replace("\"intermediate_size\": 32", "\"intermediate_size\": 30");
+    fs_err::write(small.path().join("config.json"), config).unwrap();
+    let err = Encoder::load(small.path(), &EncoderOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains(
+            "encoder.layer.0.intermediate.dense.weight` has shape [32, 16], expected [30, 16]"
+        ),
+        "{err}"
+    );
+}
