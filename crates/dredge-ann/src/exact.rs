@@ -1,0 +1,244 @@
+//! Exact (brute-force) search, batched: queries are packed `MR` at a time and
+//! documents `NR` at a time, and a register-blocked kernel computes each
+//! `MR x NR` tile of scores; each query keeps a reused [`TopK`].
+//!
+//! Work is split over rayon into (query group, document range) tasks: by query
+//! groups when there are many queries, and also by document ranges when there are
+//! few (one query over a million rows still uses every thread).
+
+use dredge_core::{DocId, Hit, Id, TopK, sort_hits};
+use rayon::prelude::*;
+
+use crate::kernels::{self, MR, NR};
+use crate::similarity::Similarity;
+use crate::store::VectorStore;
+
+/// Largest packed query group, in bytes (kept well inside L2).
+const GROUP_BYTES: usize = 256 * 1024;
+/// Smallest document range worth a task of its own.
+const MIN_DOCS_PER_TASK: usize = 4096;
+
+/// The best `k` documents for each query of `queries` (`nq x dim`, prepared: of the
+/// store's dimension, finite, normalised for cosine), best first.
+pub(crate) fn search_batch(
+    store: &VectorStore,
+    similarity: Similarity,
+    queries: &[f32],
+    k: usize,
+) -> Vec<Vec<Hit>> {
+    let dim = store.dim();
+    let nq = queries.len() / dim;
+    let n = store.len();
+    let k = k.min(n);
+    if nq == 0 || k == 0 {
+        return vec![Vec::new(); nq];
+    }
+    let threads = rayon::current_num_threads().max(1);
+    // Query groups: enough of them to feed every thread, each a whole number of tiles
+    // and small enough to stay in cache.
+    let max_group = (GROUP_BYTES / (dim * 4)).max(MR) / MR * MR;
+    let group = nq.div_ceil(threads * 4).div_ceil(MR).max(1) * MR;
+    let group = group.min(max_group).max(MR);
+    let groups = nq.div_ceil(group);
+    // Document ranges: split only when query groups alone leave threads idle.
+    let splits = if groups >= threads * 2 {
+        1
+    } else {
+        (threads * 2)
+            .div_ceil(groups)
+            .min((n / MIN_DOCS_PER_TASK).max(1))
+    };
+    let span = n.div_ceil(splits).div_ceil(NR) * NR;
+    let tasks: Vec<(usize, usize)> = (0..groups)
+        .flat_map(|g| (0..splits).map(move |s| (g, s)))
+        .collect();
+    let mut partial: Vec<Vec<Vec<Hit>>> = tasks
+        .par_iter()
+        .map(|&(g, s)| {
+            let q0 = g * group;
+            let q1 = (q0 + group).min(nq);
+            let d0 = (s * span).min(n);
+            let d1 = (d0 + span).min(n);
+            scan(store, similarity, &queries[q0 * dim..q1 * dim], d0..d1, k)
+        })
+        .collect();
+    // Merge the document ranges of each group, in task order.
+    let mut out = Vec::with_capacity(nq);
+    for g in 0..groups {
+        let mut parts: Vec<Vec<Vec<Hit>>> = partial.drain(..splits).collect();
+        let q0 = g * group;
+        let q1 = (q0 + group).min(nq);
+        for i in 0..q1 - q0 {
+            let mut hits: Vec<Hit> = if splits == 1 {
+                std::mem::take(&mut parts[0][i])
+            } else {
+                parts.iter().flat_map(|p| p[i].iter().copied()).collect()
+            };
+            if splits > 1 {
+                sort_hits(&mut hits);
+                hits.truncate(k);
+            }
+            if similarity == Similarity::L2 {
+                // The tile computes 2q.x - |x|^2 - |q|^2; give the exact distances.
+                let query = &queries[(q0 + i) * dim..(q0 + i + 1) * dim];
+                for h in &mut hits {
+                    h.score = -(kernels::kernels().l2sq)(query, store.row(h.doc));
+                }
+                sort_hits(&mut hits);
+            }
+            out.push(hits);
+        }
+    }
+    out
+}
+
+/// Scans documents `docs` for the queries `queries` (a group), returning each
+/// query's best `k` among them, best first.
+fn scan(
+    store: &VectorStore,
+    similarity: Similarity,
+    queries: &[f32],
+    docs: std::ops::Range<usize>,
+    k: usize,
+) -> Vec<Vec<Hit>> {
+    let dim = store.dim();
+    let nq = queries.len() / dim;
+    let tiles = nq.div_ceil(MR);
+    let kern = kernels::kernels();
+    let l2 = similarity == Similarity::L2;
+    // Pack the queries tile by tile, interleaved: qpack[t][kk][i] = query t*MR+i at kk.
+    let mut qpack = vec![0.0f32; tiles * dim * MR];
+    for (qi, q) in queries.chunks_exact(dim).enumerate() {
+        let tile = &mut qpack[(qi / MR) * dim * MR..(qi / MR + 1) * dim * MR];
+        for (kk, &v) in q.iter().enumerate() {
+            tile[kk * MR + qi % MR] = v;
+        }
+    }
+    let qnorms: Vec<f32> = if l2 {
+        queries.chunks_exact(dim).map(kernels::sq_norm).collect()
+    } else {
+        Vec::new()
+    };
+    let norms = store.sq_norms();
+    let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
+    let mut floor = vec![f32::NEG_INFINITY; nq];
+    let mut xpack = vec![0.0f32; dim * NR];
+    let mut out = [0.0f32; MR * NR];
+    let mut start = docs.start;
+    while start < docs.end {
+        let valid = NR.min(docs.end - start);
+        // Pack NR documents interleaved: xpack[kk][j] = row start+j at kk.
+        for j in 0..NR {
+            if j < valid {
+                let row = store.row(DocId::from_index(start + j));
+                for (kk, &v) in row.iter().enumerate() {
+                    xpack[kk * NR + j] = v;
+                }
+            } else {
+                for kk in 0..dim {
+                    xpack[kk * NR + j] = 0.0;
+                }
+            }
+        }
+        for t in 0..tiles {
+            (kern.tile)(
+                &qpack[t * dim * MR..(t + 1) * dim * MR],
+                &xpack,
+                dim,
+                &mut out,
+            );
+            for i in 0..MR.min(nq - t * MR) {
+                let qi = t * MR + i;
+                let scores = &out[i * NR..i * NR + valid];
+                for (j, &s) in scores.iter().enumerate() {
+                    let s = if l2 {
+                        2.0 * s - norms[start + j] - qnorms[qi]
+                    } else {
+                        s
+                    };
+                    // Documents come in increasing id order, so a score equal to the
+                    // current k-th best can never enter: strict comparison suffices.
+                    if s > floor[qi] {
+                        let top = &mut tops[qi];
+                        top.push(DocId::from_index(start + j), s);
+                        if let Some(t) = top.threshold() {
+                            floor[qi] = t;
+                        }
+                    }
+                }
+            }
+        }
+        start += NR;
+    }
+    tops.iter_mut().map(TopK::drain_sorted).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(store: &VectorStore, sim: Similarity, q: &[f32], k: usize) -> Vec<Hit> {
+        let mut hits: Vec<Hit> = (0..store.len())
+            .map(|i| {
+                let row = store.row(DocId::from_index(i));
+                let score = match sim {
+                    Similarity::L2 => -row
+                        .iter()
+                        .zip(q)
+                        .map(|(a, b)| (a - b) * (a - b))
+                        .sum::<f32>(),
+                    _ => row.iter().zip(q).map(|(a, b)| a * b).sum::<f32>(),
+                };
+                Hit {
+                    doc: DocId::from_index(i),
+                    score,
+                }
+            })
+            .collect();
+        sort_hits(&mut hits);
+        hits.truncate(k);
+        hits
+    }
+
+    #[test]
+    fn batched_search_matches_naive_for_every_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.bin");
+        let (n, dim) = (9000, 20);
+        let mut s = 7u64;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // Coarse values make ties likely.
+            ((s >> 60) as f32) - 8.0
+        };
+        let data: Vec<f32> = (0..n * dim).map(|_| next()).collect();
+        VectorStore::write(&path, &data, dim, false).unwrap();
+        let store = VectorStore::open(&path).unwrap();
+        for nq in [1, 5, 13] {
+            let queries: Vec<f32> = (0..nq * dim).map(|_| next()).collect();
+            for sim in [Similarity::InnerProduct, Similarity::L2] {
+                for threads in [1, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let got = pool.install(|| search_batch(&store, sim, &queries, 25));
+                    for (qi, hits) in got.iter().enumerate() {
+                        let expect = naive(&store, sim, &queries[qi * dim..(qi + 1) * dim], 25);
+                        assert_eq!(hits, &expect, "nq {nq} {sim} threads {threads} query {qi}");
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            search_batch(&store, Similarity::InnerProduct, &data[..dim], 0),
+            vec![Vec::<Hit>::new()]
+        );
+        assert_eq!(
+            search_batch(&store, Similarity::InnerProduct, &data[..dim], 50_000)[0].len(),
+            n
+        );
+    }
+}

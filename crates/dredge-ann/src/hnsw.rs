@@ -1,0 +1,690 @@
+//! HNSW: the graph is built with hnsw_rs, then flattened into a compact file that
+//! is memory-mapped and searched by dredge's own layered greedy search.
+//!
+//! hnsw_rs keeps its graph as `Arc`-linked points with per-search hash maps; that is
+//! convenient to build but slow to search and heavy to keep. Once built, the graph
+//! is copied out (neighbour lists of every point at every layer), hnsw_rs's
+//! structure is dropped, and search runs over flat `u32` arrays with a reused
+//! visited table and the same SIMD kernels as exact search.
+//!
+//! On disk (`hnsw.bin`, little-endian):
+//!
+//! ```text
+//! offset  size                 field
+//! 0       8                    magic "DRHNSW\0" + format version (1)
+//! 8       u64                  points n
+//! 16      u64                  m: list capacity above layer 0
+//! 24      u64                  m0: list capacity at layer 0 (2 m)
+//! 32      u64                  top layer L
+//! 40      u64                  entry point (a point of layer L)
+//! 48      u64                  upper lists B (sum of the points' levels)
+//! 56      8                    reserved (zero)
+//! 64      n x u8               level of each point, padded to 8 bytes
+//! ..      (n + 1) x u32        first upper list of each point, padded to 8 bytes
+//! ..      n x (1 + m0) x u32   layer-0 lists: count, then m0 slots
+//! ..      B x (1 + m) x u32    upper lists: point p's list at layer l >= 1 is
+//!                              number first[p] + l - 1
+//! ```
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+
+use dredge_core::{DocId, Hit, Id, write_file};
+use hnsw_rs::hnsw::Hnsw;
+use hnsw_rs::prelude::Distance;
+use memmap2::Mmap;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::kernels;
+use crate::similarity::Similarity;
+use crate::store::VectorStore;
+
+const MAGIC: &[u8; 8] = b"DRHNSW\0\x01";
+const HEADER: usize = 64;
+/// hnsw_rs's layer limit (`NB_LAYER_MAX`).
+const MAX_LAYERS: usize = 16;
+/// Points inserted one by one before the parallel insert starts: hnsw_rs links a
+/// point to nothing when it is inserted concurrently with the very first one.
+const SERIAL_PREFIX: usize = 256;
+
+/// Parameters of an HNSW graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HnswParams {
+    /// Links per point above layer 0 (`M`); layer 0 keeps `2 M`. 2 to 255.
+    pub m: usize,
+    /// Candidate list size while inserting (`ef_construction`); at least `m`.
+    pub ef_construction: usize,
+    /// Seeds the order in which points are inserted.
+    ///
+    /// hnsw_rs draws point levels from its own generator with a fixed seed and has
+    /// no seed parameter; insertion runs on the current rayon pool. A build on one
+    /// thread is therefore reproducible byte for byte (same vectors, parameters and
+    /// seed); a parallel build is not, because threads interleave their inserts.
+    pub seed: u64,
+}
+
+impl Default for HnswParams {
+    /// `M = 16`, `ef_construction = 200`, seed 0.
+    fn default() -> Self {
+        HnswParams {
+            m: 16,
+            ef_construction: 200,
+            seed: 0,
+        }
+    }
+}
+
+impl HnswParams {
+    pub(crate) fn check(&self) -> Result<()> {
+        if !(2..=255).contains(&self.m) {
+            return Err(Error::Parameter(format!(
+                "HNSW M must be between 2 and 255, got {}",
+                self.m
+            )));
+        }
+        if self.ef_construction < self.m {
+            return Err(Error::Parameter(format!(
+                "HNSW ef_construction ({}) must be at least M ({})",
+                self.ef_construction, self.m
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The distance hnsw_rs builds with: lower is closer, never negative (hnsw_rs
+/// asserts that).
+struct BuildDistance {
+    similarity: Similarity,
+    /// For inner product: an upper bound of any two rows' inner product.
+    offset: f32,
+    dot: fn(&[f32], &[f32]) -> f32,
+    l2sq: fn(&[f32], &[f32]) -> f32,
+}
+
+impl Distance<f32> for BuildDistance {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        match self.similarity {
+            Similarity::Cosine => (1.0 - (self.dot)(a, b)).max(0.0),
+            Similarity::InnerProduct => (self.offset - (self.dot)(a, b)).max(0.0),
+            Similarity::L2 => (self.l2sq)(a, b),
+        }
+    }
+}
+
+/// A graph in memory, as written to `hnsw.bin`.
+#[derive(Debug, PartialEq)]
+pub(crate) struct GraphData {
+    m: usize,
+    m0: usize,
+    top: usize,
+    entry: u32,
+    levels: Vec<u8>,
+    first_upper: Vec<u32>,
+    level0: Vec<u32>,
+    upper: Vec<u32>,
+}
+
+/// A splitmix64 permutation of `0..n` (Fisher-Yates).
+fn permutation(n: usize, seed: u64) -> Vec<usize> {
+    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+/// Builds the graph of every row of `store` with hnsw_rs (parallel insert on the
+/// current rayon pool) and flattens it.
+pub(crate) fn build(
+    store: &VectorStore,
+    similarity: Similarity,
+    params: &HnswParams,
+) -> Result<GraphData> {
+    params.check()?;
+    let n = store.len();
+    if n > u32::MAX as usize {
+        return Err(Error::Parameter(format!(
+            "{n} rows are more than HNSW point ids (u32) can hold"
+        )));
+    }
+    let kern = kernels::kernels();
+    let offset = if similarity == Similarity::InnerProduct {
+        // |a.b| <= |a||b| <= max |x|^2, with a margin for rounding.
+        store.sq_norms().iter().fold(0.0f32, |a, &b| a.max(b)) * 1.001 + 1e-6
+    } else {
+        0.0
+    };
+    let distance = BuildDistance {
+        similarity,
+        offset,
+        dot: kern.dot,
+        l2sq: kern.l2sq,
+    };
+    let hnsw: Hnsw<'_, f32, BuildDistance> =
+        Hnsw::new(params.m, n, MAX_LAYERS, params.ef_construction, distance);
+    let order = permutation(n, params.seed);
+    let items: Vec<(&[f32], usize)> = order
+        .iter()
+        .map(|&i| (store.row(DocId::from_index(i)), i))
+        .collect();
+    let prefix = SERIAL_PREFIX.min(n);
+    for &item in &items[..prefix] {
+        hnsw.insert_slice(item);
+    }
+    items[prefix..]
+        .par_iter()
+        .for_each(|&item| hnsw.insert_slice(item));
+    let graph = flatten(&hnsw, n, params.m);
+    drop(hnsw);
+    graph
+}
+
+/// Copies the neighbour lists out of hnsw_rs's structure.
+fn flatten(hnsw: &Hnsw<'_, f32, BuildDistance>, n: usize, m: usize) -> Result<GraphData> {
+    let m0 = 2 * m;
+    let points = hnsw.get_point_indexation();
+    let top = points.get_max_level_observed() as usize;
+    let mut levels = vec![u8::MAX; n];
+    let mut lists: Vec<Vec<Vec<u32>>> = vec![Vec::new(); n];
+    let mut entry = None;
+    for layer in 0..=top {
+        for point in points.get_layer_iterator(layer) {
+            let id = point.get_origin_id();
+            if id >= n || levels[id] != u8::MAX {
+                return Err(Error::Parameter(format!(
+                    "hnsw_rs returned point {id} twice or out of range"
+                )));
+            }
+            levels[id] = layer as u8;
+            if layer == top && entry.is_none() {
+                entry = Some(id as u32);
+            }
+            lists[id] = point
+                .get_neighborhood_id()
+                .into_iter()
+                .take(layer + 1)
+                .map(|list| {
+                    list.iter()
+                        .map(|nb| nb.get_origin_id() as u32)
+                        .filter(|&nb| nb as usize != id)
+                        .collect()
+                })
+                .collect();
+        }
+    }
+    if let Some(missing) = levels.iter().position(|&l| l == u8::MAX) {
+        return Err(Error::Parameter(format!(
+            "hnsw_rs lost point {missing} while building"
+        )));
+    }
+    let entry = entry.ok_or_else(|| Error::Parameter("hnsw_rs built an empty graph".into()))?;
+    let mut level0 = vec![0u32; n * (1 + m0)];
+    let mut first_upper = Vec::with_capacity(n + 1);
+    let mut upper = Vec::new();
+    let mut blocks = 0u32;
+    for (id, point_lists) in lists.iter().enumerate() {
+        first_upper.push(blocks);
+        for (layer, list) in point_lists.iter().enumerate() {
+            // A neighbour must live on the layer it is linked at.
+            let list: Vec<u32> = list
+                .iter()
+                .copied()
+                .filter(|&nb| levels[nb as usize] as usize >= layer)
+                .collect();
+            let cap = if layer == 0 { m0 } else { m };
+            let len = list.len().min(cap);
+            if layer == 0 {
+                let slot = &mut level0[id * (1 + m0)..(id + 1) * (1 + m0)];
+                slot[0] = len as u32;
+                slot[1..1 + len].copy_from_slice(&list[..len]);
+            } else {
+                let start = upper.len();
+                upper.resize(start + 1 + m, 0);
+                upper[start] = len as u32;
+                upper[start + 1..start + 1 + len].copy_from_slice(&list[..len]);
+                blocks += 1;
+            }
+        }
+    }
+    first_upper.push(blocks);
+    Ok(GraphData {
+        m,
+        m0,
+        top,
+        entry,
+        levels,
+        first_upper,
+        level0,
+        upper,
+    })
+}
+
+fn pad8(len: usize) -> usize {
+    len.div_ceil(8) * 8
+}
+
+impl GraphData {
+    /// Writes the graph to `path`, atomically.
+    pub(crate) fn write(&self, path: &Path) -> Result<()> {
+        let n = self.levels.len();
+        let io = |e| dredge_core::Error::io(path, e);
+        write_file(path, |f| {
+            let mut header = [0u8; HEADER];
+            header[..8].copy_from_slice(MAGIC);
+            let blocks = *self.first_upper.last().expect("n + 1 entries") as usize;
+            for (i, v) in [n, self.m, self.m0, self.top, self.entry as usize, blocks]
+                .into_iter()
+                .enumerate()
+            {
+                header[8 + 8 * i..16 + 8 * i].copy_from_slice(&(v as u64).to_le_bytes());
+            }
+            f.write_all(&header).map_err(io)?;
+            f.write_all(&self.levels).map_err(io)?;
+            f.write_all(&vec![0u8; pad8(n) - n]).map_err(io)?;
+            let first: &[u8] = bytemuck::cast_slice(&self.first_upper);
+            f.write_all(first).map_err(io)?;
+            f.write_all(&vec![0u8; pad8(first.len()) - first.len()])
+                .map_err(io)?;
+            f.write_all(bytemuck::cast_slice(&self.level0))
+                .map_err(io)?;
+            f.write_all(bytemuck::cast_slice(&self.upper)).map_err(io)
+        })?;
+        Ok(())
+    }
+}
+
+/// A memory-mapped graph, checked when opened so that search never leaves it.
+#[derive(Debug)]
+pub(crate) struct Graph {
+    map: Mmap,
+    n: usize,
+    m: usize,
+    m0: usize,
+    top: usize,
+    entry: u32,
+    first_upper_at: usize,
+    level0_at: usize,
+    upper_at: usize,
+    upper_len: usize,
+}
+
+impl Graph {
+    /// Maps and checks `hnsw.bin` for a store of `rows` points.
+    pub(crate) fn open(path: &Path, rows: usize) -> Result<Self> {
+        let file = fs_err::File::open(path)?;
+        // SAFETY: as for the vector store, index files are never modified in place.
+        let map = unsafe { Mmap::map(file.file()) }.map_err(|e| dredge_core::Error::io(path, e))?;
+        let bad = |m: String| Error::format(path, format!("not a dredge HNSW graph: {m}"));
+        if map.len() < HEADER || map[..7] != MAGIC[..7] {
+            return Err(bad("wrong magic or shorter than its header".into()));
+        }
+        if map[7] != MAGIC[7] {
+            return Err(bad(format!(
+                "format version {} (this dredge reads {})",
+                map[7], MAGIC[7]
+            )));
+        }
+        let word =
+            |i: usize| u64::from_le_bytes(map[8 + 8 * i..16 + 8 * i].try_into().expect("8 bytes"));
+        let [n, m, m0, top, entry, blocks] = [0, 1, 2, 3, 4, 5].map(word);
+        if n != rows as u64 {
+            return Err(bad(format!(
+                "{n} points, but the vector store has {rows} rows"
+            )));
+        }
+        if !(1..=256).contains(&m)
+            || !(1..=512).contains(&m0)
+            || top >= MAX_LAYERS as u64
+            || entry >= n.max(1)
+        {
+            return Err(bad(format!(
+                "impossible header (m {m}, m0 {m0}, top layer {top}, entry {entry})"
+            )));
+        }
+        let (n, m, m0, top) = (n as usize, m as usize, m0 as usize, top as usize);
+        let size = |parts: &[Option<u64>]| parts.iter().try_fold(0u64, |a, p| a.checked_add((*p)?));
+        let blocks_len = blocks.checked_mul(1 + m as u64);
+        let expected = size(&[
+            Some(HEADER as u64),
+            Some(pad8(n) as u64),
+            Some(pad8((n + 1) * 4) as u64),
+            Some((n * (1 + m0) * 4) as u64),
+            blocks_len.and_then(|b| b.checked_mul(4)),
+        ])
+        .ok_or_else(|| bad(format!("impossible size ({blocks} upper lists)")))?;
+        if map.len() as u64 != expected {
+            return Err(bad(format!(
+                "{n} points need {expected} bytes, the file has {} (truncated or corrupted)",
+                map.len()
+            )));
+        }
+        let first_upper_at = HEADER + pad8(n);
+        let level0_at = first_upper_at + pad8((n + 1) * 4);
+        let upper_at = level0_at + n * (1 + m0) * 4;
+        let graph = Graph {
+            map,
+            n,
+            m,
+            m0,
+            top,
+            entry: entry as u32,
+            first_upper_at,
+            level0_at,
+            upper_at,
+            upper_len: blocks as usize * (1 + m),
+        };
+        graph.check().map_err(bad)?;
+        Ok(graph)
+    }
+
+    fn levels(&self) -> &[u8] {
+        &self.map[HEADER..HEADER + self.n]
+    }
+
+    fn first_upper(&self) -> &[u32] {
+        bytemuck::cast_slice(&self.map[self.first_upper_at..self.first_upper_at + (self.n + 1) * 4])
+    }
+
+    fn level0(&self) -> &[u32] {
+        bytemuck::cast_slice(&self.map[self.level0_at..self.upper_at])
+    }
+
+    fn upper(&self) -> &[u32] {
+        bytemuck::cast_slice(&self.map[self.upper_at..self.upper_at + self.upper_len * 4])
+    }
+
+    /// Checks every invariant search relies on: levels and list offsets agree,
+    /// counts fit their slots, and every neighbour is a point of its layer.
+    fn check(&self) -> std::result::Result<(), String> {
+        let (levels, first) = (self.levels(), self.first_upper());
+        if levels.get(self.entry as usize).map(|&l| l as usize) != Some(self.top) {
+            return Err(format!(
+                "entry point {} is not on the top layer {}",
+                self.entry, self.top
+            ));
+        }
+        if first[0] != 0 {
+            return Err("upper list offsets do not start at 0".into());
+        }
+        for p in 0..self.n {
+            if levels[p] as usize > self.top {
+                return Err(format!(
+                    "point {p} has level {} above the top layer {}",
+                    levels[p], self.top
+                ));
+            }
+            if first[p + 1].checked_sub(first[p]) != Some(u32::from(levels[p])) {
+                return Err(format!(
+                    "upper list offsets of point {p} do not match its level"
+                ));
+            }
+        }
+        if first[self.n] as usize * (1 + self.m) != self.upper_len {
+            return Err("upper list count does not match the header".into());
+        }
+        for p in 0..self.n {
+            for layer in 0..=levels[p] as usize {
+                let (count, cap) = self.raw_list(p as u32, layer);
+                if count as usize > cap {
+                    return Err(format!(
+                        "point {p} lists {count} neighbours at layer {layer}, more than {cap}"
+                    ));
+                }
+                for &nb in self.neighbours(p as u32, layer) {
+                    if nb as usize >= self.n || (levels[nb as usize] as usize) < layer {
+                        return Err(format!(
+                            "point {p} links to {nb}, not a point of layer {layer}"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The count word and slot capacity of a list.
+    fn raw_list(&self, point: u32, layer: usize) -> (u32, usize) {
+        if layer == 0 {
+            (self.level0()[point as usize * (1 + self.m0)], self.m0)
+        } else {
+            let block = self.first_upper()[point as usize] as usize + layer - 1;
+            (self.upper()[block * (1 + self.m)], self.m)
+        }
+    }
+
+    /// The neighbours of `point` at `layer` (the point must be on that layer).
+    #[inline]
+    fn neighbours(&self, point: u32, layer: usize) -> &[u32] {
+        let (list, stride) = if layer == 0 {
+            (self.level0(), 1 + self.m0)
+        } else {
+            (self.upper(), 1 + self.m)
+        };
+        let start = if layer == 0 {
+            point as usize * stride
+        } else {
+            (self.first_upper()[point as usize] as usize + layer - 1) * stride
+        };
+        let count = (list[start] as usize).min(stride - 1);
+        &list[start + 1..start + 1 + count]
+    }
+
+    /// Layered greedy search (Malkov & Yashunin, algorithms 2 and 5) for the `k`
+    /// points of smallest `distance`, exploring `ef` candidates on layer 0.
+    pub(crate) fn search<F: Fn(u32) -> f32>(
+        &self,
+        distance: F,
+        k: usize,
+        ef: usize,
+        scratch: &mut Scratch,
+    ) -> Vec<Hit> {
+        let ef = ef.max(k).max(1);
+        let mut ep = self.entry;
+        let mut ep_dist = distance(ep);
+        for layer in (1..=self.top).rev() {
+            let mut changed = true;
+            while changed {
+                changed = false;
+                for &nb in self.neighbours(ep, layer) {
+                    let d = distance(nb);
+                    if d < ep_dist {
+                        ep_dist = d;
+                        ep = nb;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        scratch.start(self.n);
+        let Scratch {
+            visited,
+            tag,
+            candidates,
+            results,
+        } = scratch;
+        let tag = *tag;
+        visited[ep as usize] = tag;
+        candidates.push(Reverse(Cand {
+            dist: ep_dist,
+            point: ep,
+        }));
+        results.push(Cand {
+            dist: ep_dist,
+            point: ep,
+        });
+        let mut bound = ep_dist;
+        while let Some(Reverse(c)) = candidates.pop() {
+            if c.dist > bound {
+                break;
+            }
+            let list = self.neighbours(c.point, 0);
+            for (i, &nb) in list.iter().enumerate() {
+                if let Some(&next) = list.get(i + 1) {
+                    prefetch(&visited[next as usize]);
+                }
+                if visited[nb as usize] == tag {
+                    continue;
+                }
+                visited[nb as usize] = tag;
+                let d = distance(nb);
+                if results.len() < ef || d < bound {
+                    candidates.push(Reverse(Cand { dist: d, point: nb }));
+                    results.push(Cand { dist: d, point: nb });
+                    if results.len() > ef {
+                        results.pop();
+                    }
+                    bound = results.peek().map_or(d, |w| w.dist);
+                }
+            }
+        }
+        candidates.clear();
+        let mut found: Vec<Cand> = results.drain().collect();
+        found.sort_unstable();
+        found.truncate(k);
+        found
+            .into_iter()
+            .map(|c| Hit {
+                doc: DocId(c.point),
+                score: -c.dist,
+            })
+            .collect()
+    }
+}
+
+#[inline]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: prefetching is a hint that never faults; SSE is part of x86-64.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
+/// A candidate: distance (lower is closer) and point, ordered by distance then
+/// point id.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cand {
+    dist: f32,
+    point: u32,
+}
+
+impl PartialEq for Cand {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Cand {}
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Cand {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.dist
+            .total_cmp(&other.dist)
+            .then(self.point.cmp(&other.point))
+    }
+}
+
+/// Per-search buffers, reused across queries: a visited table stamped with a
+/// generation tag (cleared only when the tag wraps), and the two heaps.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    visited: Vec<u16>,
+    tag: u16,
+    candidates: BinaryHeap<Reverse<Cand>>,
+    results: BinaryHeap<Cand>,
+}
+
+impl Scratch {
+    fn start(&mut self, n: usize) {
+        if self.visited.len() != n {
+            self.visited = vec![0; n];
+            self.tag = 0;
+        }
+        self.tag = self.tag.wrapping_add(1);
+        if self.tag == 0 {
+            self.visited.fill(0);
+            self.tag = 1;
+        }
+        self.candidates.clear();
+        self.results.clear();
+    }
+}
+
+/// A pool of [`Scratch`] buffers shared by the threads searching one index.
+#[derive(Debug, Default)]
+pub(crate) struct ScratchPool {
+    free: Mutex<Vec<Scratch>>,
+}
+
+impl ScratchPool {
+    /// Runs `f` with a scratch buffer from the pool.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
+        let mut scratch = self
+            .free
+            .lock()
+            .map(|mut v| v.pop())
+            .unwrap_or(None)
+            .unwrap_or_default();
+        let out = f(&mut scratch);
+        if let Ok(mut free) = self.free.lock() {
+            free.push(scratch);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permutation_is_a_seeded_shuffle() {
+        let a = permutation(1000, 7);
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+        assert_eq!(a, permutation(1000, 7));
+        assert_ne!(a, permutation(1000, 8));
+    }
+
+    #[test]
+    fn bad_parameters_are_rejected() {
+        let err = HnswParams {
+            m: 1,
+            ..HnswParams::default()
+        }
+        .check()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("between 2 and 255"), "{err}");
+        let err = HnswParams {
+            m: 32,
+            ef_construction: 16,
+            seed: 0,
+        }
+        .check()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("at least M"), "{err}");
+    }
+}

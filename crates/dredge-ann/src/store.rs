@@ -1,0 +1,206 @@
+//! The vector store: f32 rows in [`DocId`] order, written once and memory-mapped.
+//!
+//! On disk (`vectors.bin`, little-endian):
+//!
+//! ```text
+//! offset  size          field
+//! 0       8             magic "DRVECS\0" + format version (1)
+//! 8       u64           rows n
+//! 16      u64           dimension d
+//! 24      u64           flags: bit 0 = rows are L2-normalised
+//! 32      32            reserved (zero)
+//! 64      n * d * f32   the rows, row after row
+//! ..      n * f32       squared L2 norm of each row
+//! ```
+//!
+//! The data starts at byte 64 of a page-aligned mapping, so it is read in place as
+//! `&[f32]` (no copy).
+
+use std::io::Write;
+use std::path::Path;
+
+use dredge_core::{DocId, Id, write_file};
+use memmap2::Mmap;
+
+use crate::error::{Error, Result};
+use crate::kernels;
+
+#[cfg(target_endian = "big")]
+compile_error!(
+    "dredge-ann stores little-endian f32 and maps it in place: big-endian targets are not supported"
+);
+
+const MAGIC: &[u8; 8] = b"DRVECS\0\x01";
+const HEADER: usize = 64;
+const FLAG_NORMALIZED: u64 = 1;
+
+/// Memory-mapped rows of an index, by [`DocId`].
+#[derive(Debug)]
+pub struct VectorStore {
+    map: Mmap,
+    rows: usize,
+    dim: usize,
+    normalized: bool,
+}
+
+impl VectorStore {
+    /// Writes `data` (`rows x dim`, row-major) to `path` atomically, with the
+    /// squared norms of its rows. `normalized` records that the rows have unit norm.
+    pub(crate) fn write(path: &Path, data: &[f32], dim: usize, normalized: bool) -> Result<()> {
+        debug_assert!(dim > 0 && data.len().is_multiple_of(dim));
+        let rows = data.len() / dim;
+        let io = |e| dredge_core::Error::io(path, e);
+        write_file(path, |f| {
+            let mut header = [0u8; HEADER];
+            header[..8].copy_from_slice(MAGIC);
+            header[8..16].copy_from_slice(&(rows as u64).to_le_bytes());
+            header[16..24].copy_from_slice(&(dim as u64).to_le_bytes());
+            let flags = if normalized { FLAG_NORMALIZED } else { 0 };
+            header[24..32].copy_from_slice(&flags.to_le_bytes());
+            f.write_all(&header).map_err(io)?;
+            for chunk in data.chunks(1 << 16) {
+                f.write_all(bytemuck::cast_slice(chunk)).map_err(io)?;
+            }
+            let norms: Vec<f32> = data.chunks_exact(dim).map(kernels::sq_norm).collect();
+            f.write_all(bytemuck::cast_slice(&norms)).map_err(io)
+        })?;
+        Ok(())
+    }
+
+    /// Maps a store written by [`VectorStore::write`], checking its header and size.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file = fs_err::File::open(path)?;
+        // SAFETY: index files are written once under a temporary name and renamed
+        // into place; dredge never modifies them in place. Changing the file while it
+        // is mapped (from outside dredge) is not supported.
+        let map = unsafe { Mmap::map(file.file()) }.map_err(|e| dredge_core::Error::io(path, e))?;
+        let bad = |m: String| Error::format(path, format!("not a dredge vector store: {m}"));
+        if map.len() < HEADER || map[..7] != MAGIC[..7] {
+            return Err(bad("wrong magic or shorter than its header".into()));
+        }
+        if map[7] != MAGIC[7] {
+            return Err(bad(format!(
+                "format version {} (this dredge reads {})",
+                map[7], MAGIC[7]
+            )));
+        }
+        let word = |at: usize| u64::from_le_bytes(map[at..at + 8].try_into().expect("8 bytes"));
+        let (rows, dim, flags) = (word(8), word(16), word(24));
+        if dim == 0 {
+            return Err(bad("dimension 0".into()));
+        }
+        let expected = rows
+            .checked_mul(dim)
+            .and_then(|v| v.checked_add(rows))
+            .and_then(|v| v.checked_mul(4))
+            .and_then(|v| v.checked_add(HEADER as u64))
+            .ok_or_else(|| bad(format!("impossible shape {rows} x {dim}")))?;
+        if map.len() as u64 != expected {
+            return Err(bad(format!(
+                "{rows} rows of dimension {dim} need {expected} bytes, the file has {} (truncated or corrupted)",
+                map.len()
+            )));
+        }
+        let store = VectorStore {
+            map,
+            rows: rows as usize,
+            dim: dim as usize,
+            normalized: flags & FLAG_NORMALIZED != 0,
+        };
+        // Fails only on a misaligned mapping, which mmap never gives.
+        bytemuck::try_cast_slice::<u8, f32>(&store.map[HEADER..])
+            .map_err(|e| bad(format!("misaligned data ({e})")))?;
+        Ok(store)
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// True when the store holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The dimension of each row.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// True when rows were L2-normalised when written.
+    pub fn is_normalized(&self) -> bool {
+        self.normalized
+    }
+
+    fn floats(&self) -> &[f32] {
+        bytemuck::cast_slice(&self.map[HEADER..])
+    }
+
+    /// All rows, row after row (`len() * dim()` values).
+    pub fn data(&self) -> &[f32] {
+        &self.floats()[..self.rows * self.dim]
+    }
+
+    /// Squared L2 norms of the rows.
+    pub fn sq_norms(&self) -> &[f32] {
+        &self.floats()[self.rows * self.dim..]
+    }
+
+    /// The row of `doc`. Panics if `doc` is out of range.
+    #[inline]
+    pub fn row(&self, doc: DocId) -> &[f32] {
+        let i = doc.index();
+        &self.data()[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// The row of `doc`, or `None` when out of range.
+    pub fn get(&self, doc: DocId) -> Option<&[f32]> {
+        (doc.index() < self.rows).then(|| self.row(doc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_open_round_trip_and_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors.bin");
+        let data = [1.0f32, 2.0, 3.0, -4.0, 0.5, 0.25];
+        VectorStore::write(&path, &data, 3, false).unwrap();
+        let store = VectorStore::open(&path).unwrap();
+        assert_eq!(
+            (store.len(), store.dim(), store.is_normalized()),
+            (2, 3, false)
+        );
+        assert_eq!(store.row(DocId(1)), &[-4.0, 0.5, 0.25]);
+        assert_eq!(store.sq_norms(), &[14.0, 16.3125]);
+        assert_eq!(store.get(DocId(2)), None);
+        drop(store);
+
+        let mut bytes = fs_err::read(&path).unwrap();
+        bytes.truncate(bytes.len() - 4);
+        fs_err::write(&path, &bytes).unwrap();
+        let err = VectorStore::open(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("vectors.bin") && err.contains("truncated"),
+            "{err}"
+        );
+
+        bytes[7] = 9;
+        fs_err::write(&path, &bytes).unwrap();
+        let err = VectorStore::open(&path).unwrap_err().to_string();
+        assert!(err.contains("format version 9"), "{err}");
+
+        fs_err::write(&path, b"short").unwrap();
+        assert!(
+            VectorStore::open(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("wrong magic")
+        );
+    }
+}
