@@ -68,6 +68,9 @@ struct RawRecord {
     text: Option<String>,
 }
 
+/// A record as read: line, id, title, text.
+type Record = (u64, String, Option<String>, Option<String>);
+
 /// Reads JSONL records with `_id`, optional `title` and `text`, checking that ids
 /// are unique. Blank lines are skipped.
 struct RecordReader {
@@ -81,7 +84,7 @@ impl RecordReader {
         Ok(RecordReader { lines: LineReader::open(path)?, seen: HashMap::new(), what })
     }
 
-    fn next_record(&mut self) -> Option<Result<(u64, String, Option<String>, Option<String>)>> {
+    fn next_record(&mut self) -> Option<Result<Record>> {
         loop {
             let line = match self.lines.next_line() {
                 Ok(Some(line)) => line,

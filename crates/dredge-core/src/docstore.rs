@@ -114,7 +114,7 @@ impl DocStore {
         let path = path.as_ref();
         let bytes = fs_err::read(path)?;
         let bad = |m: &str| Error::format(path, format!("not a dredge document table: {m}"));
-        if bytes.len() < 16 || &bytes[..6] != &MAGIC[..6] {
+        if bytes.len() < 16 || bytes[..6] != MAGIC[..6] {
             return Err(bad("wrong magic"));
         }
         if bytes[7] != MAGIC[7] {

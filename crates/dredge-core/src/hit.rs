@@ -112,10 +112,10 @@ impl TopK {
         let hit = Hit { doc, score };
         if self.heap.len() < self.k {
             self.heap.push(Worst(hit));
-        } else if let Some(mut top) = self.heap.peek_mut() {
-            if hit.rank_cmp(&top.0) == Ordering::Less {
-                *top = Worst(hit);
-            }
+        } else if let Some(mut top) = self.heap.peek_mut()
+            && hit.rank_cmp(&top.0) == Ordering::Less
+        {
+            *top = Worst(hit);
         }
     }
 

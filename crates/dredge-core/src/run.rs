@@ -7,6 +7,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::hash::FxBuildHasher;
 
 /// One retrieved document of a run.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,7 +87,7 @@ impl Run {
         let first = self
             .queries
             .par_iter()
-            .map_init(HashMap::<&str, u64, BuildFx>::default, |seen, query| {
+            .map_init(HashMap::<&str, u64, FxBuildHasher>::default, |seen, query| {
                 seen.clear();
                 for entry in &query.entries {
                     if let Some(first_line) = seen.insert(&entry.doc, entry.line) {
@@ -203,29 +204,6 @@ fn parse_chunk(chunk: &[u8]) -> std::result::Result<ParsedChunk<'_>, (u64, Strin
     }
     Ok(ParsedChunk { segments, lines })
 }
-
-/// A fast, non-cryptographic hasher (FxHash) for short id strings.
-#[derive(Default, Clone, Copy)]
-struct Fx(u64);
-
-impl std::hash::Hasher for Fx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(c.try_into().expect("8 bytes"))).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
-        }
-    }
-}
-
-type BuildFx = std::hash::BuildHasherDefault<Fx>;
 
 /// Writes TREC run lines: `qid Q0 docid rank score tag`.
 ///

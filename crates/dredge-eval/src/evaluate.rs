@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use dredge_core::{Qrels, QrelsQuery, Run, RunQuery};
+use dredge_core::{FxBuildHasher, Qrels, QrelsQuery, Run, RunQuery};
 use rayon::prelude::*;
 
 use crate::metric::{Metric, MetricKind};
@@ -113,7 +113,7 @@ pub fn evaluate(qrels: &Qrels, run: &Run, metrics: &[Metric], options: &EvalOpti
 /// Buffers reused across the queries one thread evaluates.
 #[derive(Default)]
 struct Scratch<'a> {
-    grades: HashMap<&'a str, i32>,
+    grades: HashMap<&'a str, i32, FxBuildHasher>,
     ranked: Vec<(f32, &'a str)>,
     /// Grade at each rank (`None`: not judged).
     gains: Vec<Option<i32>>,
