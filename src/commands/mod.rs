@@ -1,6 +1,7 @@
 //! One module per subcommand; each turns its flags into a checked configuration and
 //! does the work.
 
+mod embed;
 mod eval;
 
 use crate::cli::{Cli, Command};
@@ -9,5 +10,6 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Eval(args) => eval::run(args),
+        Command::Embed(args) => embed::run(args),
     }
 }

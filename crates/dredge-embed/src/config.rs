@@ -297,7 +297,7 @@ fn read_bert_config(path: &Path) -> Result<BertConfig> {
             "position_embedding_type `{kind}` (only absolute)"
         )));
     }
-    if raw.num_attention_heads == 0 || raw.hidden_size % raw.num_attention_heads != 0 {
+    if raw.num_attention_heads == 0 || !raw.hidden_size.is_multiple_of(raw.num_attention_heads) {
         return Err(Error::Config {
             path: path.to_owned(),
             message: format!(

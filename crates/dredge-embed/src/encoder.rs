@@ -513,7 +513,7 @@ fn tokenizer_max_length(dir: &Path) -> Option<usize> {
     let text = fs_err::read_to_string(dir.join("tokenizer_config.json")).ok()?;
     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
     let n = value.get("model_max_length")?.as_f64()?;
-    (n >= 2.0 && n < 1e6).then_some(n as usize)
+    (2.0..1e6).contains(&n).then_some(n as usize)
 }
 
 /// FNV-1a over `config.json`, `tokenizer.json` and the size of the weights file.

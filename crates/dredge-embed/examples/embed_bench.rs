@@ -1,0 +1,159 @@
+//! Benchmarks and checks of the encoder on real data; driven by benches/embed/run.sh.
+//!
+//! ```text
+//! embed_bench gemm                                   f32 GEMM rate of candle here
+//! embed_bench encode MODEL CORPUS [LIMIT] [BATCH]    encode a corpus, report speed
+//! embed_bench compare OURS.npy OURS.ids REF.npy REF.ids        cosine per id
+//! embed_bench search DOCS.npy DOCS.ids QUERIES.npy QUERIES.ids RUN.trec
+//!                                                    exact inner-product top 1000
+//! ```
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use dredge_core::{CorpusReader, DocId, RunWriter, TopK, read_vectors};
+use dredge_embed::{Encoder, EncoderOptions};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| {
+        args.get(i)
+            .map(String::as_str)
+            .ok_or("missing argument; see the file's header")
+    };
+    match arg(0)? {
+        "gemm" => gemm(),
+        "encode" => encode(
+            arg(1)?,
+            arg(2)?,
+            args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(0),
+            args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(32),
+        ),
+        "compare" => compare(arg(1)?, arg(2)?, arg(3)?, arg(4)?),
+        "search" => search(arg(1)?, arg(2)?, arg(3)?, arg(4)?, arg(5)?),
+        other => Err(format!("unknown command {other}").into()),
+    }
+}
+
+/// GFLOP/s of candle's f32 matmul (the gemm crate, all cores) on the shapes of a
+/// MiniLM batch (8 texts x 256 tokens = 2048 rows; hidden 384; feed-forward 1536) and
+/// on a square product; best of 10.
+fn gemm() -> Result<()> {
+    let shapes = [
+        (2048, 384, 1152),
+        (2048, 384, 1536),
+        (2048, 1536, 384),
+        (1024, 1024, 1024),
+    ];
+    let mut best_all: f64 = 0.0;
+    for (m, k, n) in shapes {
+        let a = Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu)?;
+        let b = Tensor::randn(0f32, 1.0, (n, k), &Device::Cpu)?;
+        let bt = b.t()?;
+        a.matmul(&bt)?;
+        let mut best = f64::MAX;
+        for _ in 0..10 {
+            let t = Instant::now();
+            let c = a.matmul(&bt)?;
+            std::hint::black_box(&c);
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        let gflops = 2.0 * (m * k * n) as f64 / best / 1e9;
+        best_all = best_all.max(gflops);
+        println!("gemm {m}x{k} @ {k}x{n}: {gflops:.1} GFLOP/s");
+    }
+    println!("{{\"candle_gemm_gflops\": {best_all:.1}}}");
+    Ok(())
+}
+
+fn encode(model: &str, corpus: &str, limit: usize, batch_size: usize) -> Result<()> {
+    let mut texts = Vec::new();
+    for doc in CorpusReader::open(corpus)? {
+        texts.push(doc?.joined());
+        if limit > 0 && texts.len() >= limit {
+            break;
+        }
+    }
+    let encoder = Encoder::load(
+        model,
+        &EncoderOptions {
+            batch_size,
+            ..EncoderOptions::default()
+        },
+    )?;
+    // Warm-up: first touches of the weights and the thread pool.
+    encoder.encode_queries(&texts[..texts.len().min(batch_size)])?;
+    let (_, stats) = encoder.encode_passages(&texts, &mut |_| {})?;
+    println!(
+        "{{\"tool\": \"dredge-embed\", \"batch_size\": {batch_size}, \"passages\": {}, \"tokens\": {}, \"padded_tokens\": {}, \
+         \"truncated\": {}, \"seconds\": {:.2}, \"passages_per_s\": {:.1}, \"tokens_per_s\": {:.0}}}",
+        stats.texts,
+        stats.tokens,
+        stats.padded_tokens,
+        stats.truncated,
+        stats.seconds,
+        stats.texts as f64 / stats.seconds,
+        stats.tokens as f64 / stats.seconds,
+    );
+    Ok(())
+}
+
+fn compare(ours: &str, ours_ids: &str, reference: &str, reference_ids: &str) -> Result<()> {
+    let (ids, ours) = read_vectors(ours, ours_ids)?;
+    let (ref_ids, reference) = read_vectors(reference, reference_ids)?;
+    let row_of: HashMap<&str, usize> = ref_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let (mut sum, mut min, mut n, mut below) = (0f64, f64::MAX, 0usize, 0usize);
+    for (i, id) in ids.iter().enumerate() {
+        let Some(&j) = row_of.get(id.as_str()) else {
+            return Err(format!("id {id} is not in the reference").into());
+        };
+        let (a, b) = (ours.row(i), reference.row(j));
+        let dot: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
+        let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+        let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+        let cos = dot / (na * nb);
+        sum += cos;
+        min = min.min(cos);
+        n += 1;
+        below += usize::from(cos < 0.9999);
+    }
+    println!(
+        "{{\"rows\": {n}, \"mean_cosine\": {:.7}, \"min_cosine\": {min:.7}, \"below_0.9999\": {below}}}",
+        sum / n as f64
+    );
+    Ok(())
+}
+
+fn search(docs: &str, doc_ids: &str, queries: &str, query_ids: &str, run: &str) -> Result<()> {
+    let (doc_ids, docs) = read_vectors(docs, doc_ids)?;
+    let (query_ids, queries) = read_vectors(queries, query_ids)?;
+    let mut writer = RunWriter::new(Vec::new(), "dredge-embed-exact");
+    let mut top = TopK::new(1000);
+    for (q, qid) in query_ids.iter().enumerate() {
+        top.reset(1000);
+        let query = queries.row(q);
+        for d in 0..docs.rows {
+            let score: f32 = query.iter().zip(docs.row(d)).map(|(a, b)| a * b).sum();
+            top.push(DocId(d as u32), score);
+        }
+        let hits = top.drain_sorted();
+        writer.write_query(
+            qid,
+            hits.iter()
+                .map(|h| (doc_ids[h.doc.0 as usize].as_str(), h.score)),
+        )?;
+    }
+    fs_err::write(run, writer.into_inner()?)?;
+    Ok(())
+}

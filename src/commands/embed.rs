@@ -1,0 +1,139 @@
+//! `dredge embed`: a corpus or queries file to a float32 `.npy` and an ids file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use dredge_core::{CorpusReader, dataset, document_text, write_ids, write_npy};
+use dredge_embed::{EncodeStats, Encoder, EncoderOptions, TextKind};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{EmbedArgs, EmbedKind};
+use crate::output::print;
+
+/// The ids file written beside `out` when `--ids-out` is not given:
+/// `vectors.npy` -> `vectors.ids.txt`.
+fn default_ids_path(out: &Path) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "vectors".into());
+    out.with_file_name(format!("{stem}.ids.txt"))
+}
+
+pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
+    let kind = match args.kind {
+        EmbedKind::Passage => TextKind::Passage,
+        EmbedKind::Query => TextKind::Query,
+    };
+    let input = match kind {
+        TextKind::Passage => dataset::corpus_file(&args.input)?,
+        TextKind::Query => dataset::queries_file(&args.input)?,
+    };
+    if args.out.extension().is_none_or(|e| e != "npy") {
+        anyhow::bail!(
+            "--out {}: the vectors are written as NumPy .npy; name the file *.npy",
+            args.out.display()
+        );
+    }
+    let ids_out = args
+        .ids_out
+        .clone()
+        .unwrap_or_else(|| default_ids_path(&args.out));
+    if ids_out == args.out {
+        anyhow::bail!(
+            "--ids-out and --out are the same file: {}",
+            ids_out.display()
+        );
+    }
+    let options = EncoderOptions {
+        max_length: args.max_length,
+        batch_size: args.batch_size,
+        query_prefix: args.query_prefix.clone(),
+        passage_prefix: args.passage_prefix.clone(),
+    };
+    let encoder = Encoder::load(&args.model, &options).context("loading the model")?;
+
+    // Both corpora and queries files are read as `_id`, `title`, `text`, the title
+    // and text joined as BEIR does.
+    let mut ids = Vec::new();
+    let mut texts = Vec::new();
+    let mut reader = CorpusReader::open(&input)?;
+    for record in reader.by_ref() {
+        let record = record?;
+        texts.push(document_text(&record.title, &record.text));
+        ids.push(record.id);
+    }
+    if texts.is_empty() {
+        anyhow::bail!("{}: no records to encode", input.display());
+    }
+
+    let bar = ProgressBar::new(texts.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} texts, {per_sec}, {elapsed} elapsed, ETA {eta}",
+        )
+        .expect("valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(500));
+    let (matrix, stats) = encoder
+        .encode(&texts, kind, &mut |p| bar.set_position(p.done as u64))
+        .with_context(|| format!("encoding {}", input.display()))?;
+    bar.finish_and_clear();
+
+    write_npy(&args.out, &matrix)?;
+    write_ids(&ids_out, &ids)?;
+    print(&summary(&encoder, kind, &stats, &args.out, &ids_out))?;
+    Ok(())
+}
+
+fn summary(
+    encoder: &Encoder,
+    kind: TextKind,
+    stats: &EncodeStats,
+    out: &Path,
+    ids_out: &Path,
+) -> String {
+    let d = encoder.description();
+    let what = match kind {
+        TextKind::Passage => "passages",
+        TextKind::Query => "queries",
+    };
+    let prefix = encoder.prefix(kind);
+    let prefix = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!(", prefix {prefix:?}")
+    };
+    let waste = if stats.padded_tokens > 0 {
+        100.0 * (stats.padded_tokens - stats.tokens) as f64 / stats.padded_tokens as f64
+    } else {
+        0.0
+    };
+    let seconds = stats.seconds.max(1e-9);
+    format!(
+        "model      {} ({}-d, {} pooling{}, max {} tokens{prefix})\n\
+         encoded    {} {what} in {:.1} s: {:.1} {what}/s, {:.0} tokens/s (batch {}, {:.1}% padding)\n\
+         tokens     {} ({} texts cut at {} tokens, {} empty)\n\
+         wrote      {} ({} x {} float32) and {}\n",
+        d.model_name,
+        d.dimension,
+        d.pooling,
+        if d.normalize { ", normalized" } else { "" },
+        d.max_length,
+        stats.texts,
+        stats.seconds,
+        stats.texts as f64 / seconds,
+        stats.tokens as f64 / seconds,
+        encoder.batch_size(),
+        waste,
+        stats.tokens,
+        stats.truncated,
+        d.max_length,
+        stats.empty,
+        out.display(),
+        stats.texts,
+        d.dimension,
+        ids_out.display(),
+    )
+}
