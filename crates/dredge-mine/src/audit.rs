@@ -1,0 +1,517 @@
+//! The audit of a mining run: what was read, how many candidates each filter
+//! dropped, how many negatives each query got, the score distributions of
+//! positives, kept negatives and dropped candidates, and, with held-out qrels,
+//! the false-negative rate.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use dredge_core::{DocId, DocStore, Qrels};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::config::MineConfig;
+use crate::filter::Filter;
+use crate::input::InputCounts;
+
+/// Scores kept per distribution for quantiles and the picture. Below this count
+/// the quantiles are exact; above it they come from a uniform (seeded) sample of
+/// this size, so memory stays bounded whatever the number of queries.
+pub const SAMPLE_CAPACITY: usize = 100_000;
+
+/// A running distribution: exact count, mean, min and max, and a reservoir
+/// sample (Vitter's algorithm R) for quantiles.
+#[derive(Clone, Debug)]
+pub struct ScoreSample {
+    count: u64,
+    sum: f64,
+    min: f32,
+    max: f32,
+    reservoir: Vec<f32>,
+    rng: ChaCha8Rng,
+}
+
+impl ScoreSample {
+    /// An empty distribution whose sampling is seeded by `seed`.
+    pub fn new(seed: u64) -> Self {
+        ScoreSample {
+            count: 0,
+            sum: 0.0,
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+            reservoir: Vec::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    /// Adds a score (NaN is ignored).
+    pub fn push(&mut self, score: f32) {
+        if score.is_nan() {
+            return;
+        }
+        self.count += 1;
+        self.sum += score as f64;
+        self.min = self.min.min(score);
+        self.max = self.max.max(score);
+        if self.reservoir.len() < SAMPLE_CAPACITY {
+            self.reservoir.push(score);
+        } else {
+            let j = self.rng.random_range(0..self.count);
+            if (j as usize) < SAMPLE_CAPACITY {
+                self.reservoir[j as usize] = score;
+            }
+        }
+    }
+
+    /// Number of scores added.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The sampled scores (all of them while fewer than [`SAMPLE_CAPACITY`]).
+    pub fn sample(&self) -> &[f32] {
+        &self.reservoir
+    }
+
+    /// Summary statistics.
+    pub fn quantiles(&self) -> Quantiles {
+        let mut sorted = self.reservoir.clone();
+        sorted.sort_unstable_by(f32::total_cmp);
+        let q = |p: f64| -> Option<f64> {
+            if sorted.is_empty() {
+                return None;
+            }
+            // Linear interpolation between closest ranks (numpy's default).
+            let pos = p * (sorted.len() - 1) as f64;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            let frac = pos - lo as f64;
+            Some(sorted[lo] as f64 + (sorted[hi] as f64 - sorted[lo] as f64) * frac)
+        };
+        let some = self.count > 0;
+        Quantiles {
+            count: self.count,
+            mean: some.then(|| self.sum / self.count as f64),
+            min: some.then_some(self.min as f64),
+            p05: q(0.05),
+            p25: q(0.25),
+            median: q(0.5),
+            p75: q(0.75),
+            p95: q(0.95),
+            max: some.then_some(self.max as f64),
+            exact: self.count as usize <= SAMPLE_CAPACITY,
+        }
+    }
+}
+
+/// Quantiles of a score distribution (`null` when it is empty).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Quantiles {
+    /// Number of scores.
+    pub count: u64,
+    /// Mean.
+    pub mean: Option<f64>,
+    /// Minimum.
+    pub min: Option<f64>,
+    /// 5th percentile.
+    pub p05: Option<f64>,
+    /// 25th percentile.
+    pub p25: Option<f64>,
+    /// Median.
+    pub median: Option<f64>,
+    /// 75th percentile.
+    pub p75: Option<f64>,
+    /// 95th percentile.
+    pub p95: Option<f64>,
+    /// Maximum.
+    pub max: Option<f64>,
+    /// False when the percentiles come from a sample of [`SAMPLE_CAPACITY`] scores.
+    pub exact: bool,
+}
+
+/// Candidates dropped by each filter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DropCounts([u64; 6]);
+
+impl DropCounts {
+    /// Counts one drop.
+    pub fn add(&mut self, filter: Filter) {
+        self.0[filter.index()] += 1;
+    }
+
+    /// The drops of `filter`.
+    pub fn get(&self, filter: Filter) -> u64 {
+        self.0[filter.index()]
+    }
+
+    /// All drops.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+impl Serialize for DropCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(Filter::ALL.len()))?;
+        for f in Filter::ALL {
+            map.serialize_entry(f.as_str(), &self.get(f))?;
+        }
+        map.end()
+    }
+}
+
+/// Positives the miner was not told about, by query id: what the false-negative
+/// rate is measured against.
+#[derive(Clone, Debug, Default)]
+pub struct Holdout {
+    by_qid: HashMap<String, Vec<DocId>>,
+    /// Held-out positives whose document is not in the index.
+    pub missing_from_index: u64,
+}
+
+impl Holdout {
+    /// The positives (grade > 0) of `qrels`, resolved against the index's documents.
+    pub fn new(qrels: &Qrels, docs: &DocStore) -> Self {
+        let mut holdout = Holdout::default();
+        for q in qrels.queries() {
+            let mut found = Vec::new();
+            for j in q.relevant() {
+                match docs.doc_id(&j.doc) {
+                    Some(d) => found.push(d),
+                    None => holdout.missing_from_index += 1,
+                }
+            }
+            found.sort_unstable();
+            found.dedup();
+            if !found.is_empty() {
+                holdout.by_qid.insert(q.qid.clone(), found);
+            }
+        }
+        holdout
+    }
+
+    /// The held-out positives of `qid`, sorted.
+    pub fn get(&self, qid: &str) -> Option<&[DocId]> {
+        self.by_qid.get(qid).map(Vec::as_slice)
+    }
+}
+
+/// What happened to held-out positives.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HoldoutAudit {
+    /// Written queries that have held-out positives.
+    pub queries: u64,
+    /// Their held-out positives (in the index).
+    pub positives: u64,
+    /// Held-out positives that were retrieved as candidates.
+    pub in_candidates: u64,
+    /// Held-out positives dropped, by filter (the filters caught them).
+    pub dropped: DropCounts,
+    /// Negatives written for these queries.
+    pub negatives: u64,
+    /// Of those, how many are held-out positives: false negatives.
+    pub false_negatives: u64,
+    /// `false_negatives / negatives`.
+    pub false_negative_rate: Option<f64>,
+    /// Queries with at least one false negative.
+    pub queries_with_false_negatives: u64,
+    /// Held-out positives not in the index (ignored).
+    pub missing_from_index: u64,
+}
+
+/// Query counts of a mining run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct QueryCounts {
+    /// Queries mined (candidates retrieved and filtered).
+    pub mined: u64,
+    /// Queries written to the output.
+    pub written: u64,
+    /// Mined queries whose positives could not be scored (only external
+    /// positives): the margin filters could not apply to them.
+    pub without_positive_score: u64,
+    /// Queries left with fewer negatives than asked, before padding.
+    pub short: u64,
+    /// Short queries left out of the output (`--on-short drop`).
+    pub dropped_short: u64,
+    /// Short queries that got padding (`--on-short pad`).
+    pub padded: u64,
+    /// Queries still short after padding (the corpus ran out of eligible documents).
+    pub short_after_padding: u64,
+}
+
+/// How long mining took.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Timing {
+    /// Seconds spent mining (retrieval, filters, sampling, writing), after the
+    /// index was loaded.
+    pub mine_seconds: f64,
+    /// Mined queries per second.
+    pub queries_per_second: f64,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+/// The report of a mining run (written as JSON by `--report`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Audit {
+    /// The candidate source (`bm25`, `dense`, `hybrid`).
+    pub retriever: String,
+    /// `sentence-transformers` or `flagembedding`.
+    pub filter_order: &'static str,
+    /// The settings used.
+    pub config: MineConfig,
+    /// What reading the inputs found.
+    pub input: InputCounts,
+    /// Query counts.
+    pub queries: QueryCounts,
+    /// Candidates retrieved, over all mined queries.
+    pub candidates: u64,
+    /// Candidates dropped, by filter.
+    pub drops: DropCounts,
+    /// Candidates that survived every filter but were not picked.
+    pub not_sampled: u64,
+    /// Negatives written.
+    pub negatives: u64,
+    /// Of those, drawn at random to pad short queries.
+    pub padded_negatives: u64,
+    /// Random draws rejected while padding (they failed a score filter).
+    pub padding_rejected: u64,
+    /// `negatives_per_query[n]`: written queries with `n` negatives.
+    pub negatives_per_query: Vec<u64>,
+    /// Score distributions.
+    pub scores: ScoreReport,
+    /// With held-out qrels: what happened to the held-out positives.
+    pub holdout: Option<HoldoutAudit>,
+    /// Timing.
+    pub timing: Timing,
+    #[serde(skip)]
+    pub(crate) samples: Samples,
+}
+
+/// Quantiles of the three score distributions.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScoreReport {
+    /// Scores of the positives (those in the corpus).
+    pub positives: Quantiles,
+    /// Scores of the negatives written.
+    pub kept: Quantiles,
+    /// Scores of the candidates dropped by a filter.
+    pub dropped: Quantiles,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Samples {
+    pub positives: ScoreSample,
+    pub kept: ScoreSample,
+    pub dropped: ScoreSample,
+}
+
+impl Audit {
+    pub(crate) fn new(retriever: &str, config: &MineConfig) -> Self {
+        let samples = Samples {
+            positives: ScoreSample::new(config.seed ^ 0x9e37_79b9_7f4a_7c15),
+            kept: ScoreSample::new(config.seed ^ 0x2545_f491_4f6c_dd1d),
+            dropped: ScoreSample::new(config.seed ^ 0x1405_7b7e_f767_814f),
+        };
+        Audit {
+            retriever: retriever.to_owned(),
+            filter_order: config.filter_order.as_str(),
+            config: config.clone(),
+            input: InputCounts::default(),
+            queries: QueryCounts::default(),
+            candidates: 0,
+            drops: DropCounts::default(),
+            not_sampled: 0,
+            negatives: 0,
+            padded_negatives: 0,
+            padding_rejected: 0,
+            negatives_per_query: vec![0; config.num_negatives + 1],
+            scores: ScoreReport {
+                positives: samples.positives.quantiles(),
+                kept: samples.kept.quantiles(),
+                dropped: samples.dropped.quantiles(),
+            },
+            holdout: None,
+            timing: Timing::default(),
+            samples,
+        }
+    }
+
+    pub(crate) fn finish(&mut self) {
+        self.scores = ScoreReport {
+            positives: self.samples.positives.quantiles(),
+            kept: self.samples.kept.quantiles(),
+            dropped: self.samples.dropped.quantiles(),
+        };
+        if let Some(h) = &mut self.holdout {
+            h.false_negative_rate =
+                (h.negatives > 0).then(|| h.false_negatives as f64 / h.negatives as f64);
+        }
+    }
+
+    /// The sampled scores of positives, kept negatives and dropped candidates
+    /// (for pictures).
+    pub fn score_samples(&self) -> [(&'static str, &[f32]); 3] {
+        [
+            ("positives", self.samples.positives.sample()),
+            ("kept negatives", self.samples.kept.sample()),
+            ("dropped candidates", self.samples.dropped.sample()),
+        ]
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the audit serialises")
+    }
+
+    /// A few lines for people (the `dredge mine` summary on stderr).
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let pct = |n: u64, d: u64| {
+            if d == 0 {
+                0.0
+            } else {
+                100.0 * n as f64 / d as f64
+            }
+        };
+        let _ = writeln!(
+            s,
+            "mined {} queries with {} candidates (depth {}, {} filter order): {} candidates, {} negatives written for {} queries",
+            self.queries.mined,
+            self.retriever,
+            self.config.depth,
+            self.filter_order,
+            self.candidates,
+            self.negatives,
+            self.queries.written
+        );
+        let _ = writeln!(s, "dropped by filter:");
+        for f in Filter::ALL {
+            let n = self.drops.get(f);
+            let _ = writeln!(
+                s,
+                "  {:<22} {:>10} ({:.2}%)",
+                f.as_str(),
+                n,
+                pct(n, self.candidates)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  {:<22} {:>10} ({:.2}%)",
+            "not sampled",
+            self.not_sampled,
+            pct(self.not_sampled, self.candidates)
+        );
+        let hist: Vec<String> = self
+            .negatives_per_query
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(n, c)| format!("{n}:{c}"))
+            .collect();
+        let _ = writeln!(s, "negatives per query (count:queries): {}", hist.join(" "));
+        if self.queries.short > 0 {
+            let _ = writeln!(
+                s,
+                "short queries: {} ({} dropped, {} padded, {} still short)",
+                self.queries.short,
+                self.queries.dropped_short,
+                self.queries.padded,
+                self.queries.short_after_padding
+            );
+        }
+        if self.queries.without_positive_score > 0 {
+            let _ = writeln!(
+                s,
+                "warning: {} queries have only external positives (not in the corpus): margin filters could not apply to them",
+                self.queries.without_positive_score
+            );
+        }
+        let fmt = |q: &Quantiles| match (q.p05, q.median, q.p95) {
+            (Some(a), Some(b), Some(c)) => {
+                format!("n={} p5={a:.4} median={b:.4} p95={c:.4}", q.count)
+            }
+            _ => "n=0".into(),
+        };
+        let _ = writeln!(s, "scores: positives {}", fmt(&self.scores.positives));
+        let _ = writeln!(s, "        kept      {}", fmt(&self.scores.kept));
+        let _ = writeln!(s, "        dropped   {}", fmt(&self.scores.dropped));
+        if let Some(h) = &self.holdout {
+            let _ = writeln!(
+                s,
+                "held-out positives: {} of {} queries; {} retrieved, {} caught by filters, {} mined as negatives",
+                h.positives,
+                h.queries,
+                h.in_candidates,
+                h.dropped.total(),
+                h.false_negatives
+            );
+            match h.false_negative_rate {
+                Some(rate) => {
+                    let _ = writeln!(
+                        s,
+                        "false-negative rate: {:.4}% ({} of {} negatives)",
+                        100.0 * rate,
+                        h.false_negatives,
+                        h.negatives
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "false-negative rate: n/a (no negatives for held-out queries)"
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            s,
+            "{:.3} s, {:.0} queries/s on {} threads",
+            self.timing.mine_seconds, self.timing.queries_per_second, self.timing.threads
+        );
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_like_numpy() {
+        let mut s = ScoreSample::new(1);
+        for x in [1.0, 2.0, 3.0, 4.0, 5.0] {
+            s.push(x);
+        }
+        s.push(f32::NAN);
+        let q = s.quantiles();
+        assert_eq!(q.count, 5);
+        assert_eq!(q.median, Some(3.0));
+        assert_eq!(q.p25, Some(2.0));
+        // numpy.percentile([1,2,3,4,5], 5) = 1.2
+        assert!((q.p05.unwrap() - 1.2).abs() < 1e-9);
+        assert_eq!((q.min, q.max, q.mean), (Some(1.0), Some(5.0), Some(3.0)));
+        assert!(q.exact);
+        let empty = ScoreSample::new(1).quantiles();
+        assert_eq!((empty.count, empty.median), (0, None));
+    }
+
+    #[test]
+    fn reservoir_stays_bounded_and_seeded() {
+        let fill = |seed| {
+            let mut s = ScoreSample::new(seed);
+            for i in 0..(SAMPLE_CAPACITY + 5000) {
+                s.push(i as f32);
+            }
+            s
+        };
+        let (a, b) = (fill(3), fill(3));
+        assert_eq!(a.sample().len(), SAMPLE_CAPACITY);
+        assert_eq!(a.sample(), b.sample());
+        let q = a.quantiles();
+        assert!(!q.exact);
+        assert_eq!(q.max, Some((SAMPLE_CAPACITY + 4999) as f64));
+    }
+}

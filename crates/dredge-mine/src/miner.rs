@@ -1,0 +1,509 @@
+//! The mining loop: queries in chunks, each chunk retrieved, filtered and sampled
+//! in parallel, then written in input order.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use dredge_core::{AtomicFile, DocId, DocStore, Hit, QueryInput, Retriever, Score};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::audit::{Audit, Holdout, HoldoutAudit};
+use crate::config::{MineConfig, OnShort, Sampling};
+use crate::error::{Error, Result};
+use crate::filter::{Filter, apply_filters, score_filter};
+use crate::input::{Exclusions, MineQuery, PositiveGroups};
+use crate::output::{Negative, write_lines};
+use crate::text::TextKeys;
+
+/// A mined query and its output bytes.
+type Mined = (MinedQuery, Vec<u8>);
+
+/// Random draws tried per missing negative while padding, before giving up.
+const PAD_DRAWS_PER_NEGATIVE: usize = 64;
+
+/// The outcome of mining one query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MinedQuery {
+    /// Position of the query in the input (0-based); it seeds the query's random
+    /// choices.
+    pub index: u64,
+    /// The candidates, best first.
+    pub candidates: Vec<Hit>,
+    /// One verdict per candidate: `None` = survived every filter, else the filter
+    /// that dropped it.
+    pub verdicts: Vec<Option<Filter>>,
+    /// Scores of the query's own positives, in order (`None` for external ones).
+    pub positive_scores: Vec<Option<Score>>,
+    /// Scores of every positive of its group (queries with the same normalised text).
+    pub group_positive_scores: Vec<Score>,
+    /// The positive score the margins compared against.
+    pub positive_score: Option<Score>,
+    /// The negatives chosen, hard ones best first, then padding.
+    pub negatives: Vec<Negative>,
+    /// Candidates that survived the filters.
+    pub survivors: usize,
+    /// True when fewer than `num_negatives` survived.
+    pub short: bool,
+    /// Random draws rejected by the score filters while padding.
+    pub padding_rejected: u64,
+    /// False when the query is left out of the output (`--on-short drop`).
+    pub written: bool,
+}
+
+/// Mines hard negatives from a [`Retriever`] over the documents of a [`DocStore`].
+pub struct Miner<'a> {
+    retriever: &'a dyn Retriever,
+    docs: &'a DocStore,
+    config: MineConfig,
+    keys: TextKeys,
+}
+
+impl<'a> Miner<'a> {
+    /// A miner with `config` (validated here). Computes the normalised-text keys of
+    /// every document once.
+    pub fn new(
+        retriever: &'a dyn Retriever,
+        docs: &'a DocStore,
+        config: MineConfig,
+    ) -> Result<Self> {
+        config.validate()?;
+        if docs.is_empty() {
+            return Err(Error::Config("the index has no documents to mine".into()));
+        }
+        Ok(Miner {
+            retriever,
+            docs,
+            config,
+            keys: TextKeys::build(docs),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &MineConfig {
+        &self.config
+    }
+
+    /// The normalised-text keys of the documents (to read training pairs and
+    /// build [`PositiveGroups`]).
+    pub fn keys(&self) -> &TextKeys {
+        &self.keys
+    }
+
+    /// Mines one query. `index` is its position in the input: with the seed, it
+    /// fixes the query's random choices, whatever the chunking and threads.
+    pub fn mine_query(
+        &self,
+        query: &MineQuery,
+        candidates: Vec<Hit>,
+        exclusions: &Exclusions,
+        index: u64,
+    ) -> Result<MinedQuery> {
+        let cfg = &self.config;
+        let input = QueryInput {
+            text: &query.text,
+            vector: query.vector.as_deref(),
+        };
+
+        // Scores of every positive of the group: from the candidates when retrieved,
+        // else from the retriever's own scorer.
+        let mut group_scores: Vec<Score> = vec![f32::NAN; exclusions.docs.len()];
+        let mut missing: Vec<DocId> = Vec::new();
+        for (i, &d) in exclusions.docs.iter().enumerate() {
+            match candidates.iter().find(|h| h.doc == d) {
+                Some(h) => group_scores[i] = h.score,
+                None => missing.push(d),
+            }
+        }
+        if !missing.is_empty() {
+            let scored = self.retriever.score(&input, &missing)?;
+            if scored.len() != missing.len() {
+                return Err(Error::Core(dredge_core::Error::Invalid(format!(
+                    "retriever `{}` returned {} scores for {} documents",
+                    self.retriever.name(),
+                    scored.len(),
+                    missing.len()
+                ))));
+            }
+            for (d, s) in missing.iter().zip(scored) {
+                let i = exclusions.docs.binary_search(d).expect("a group positive");
+                group_scores[i] = s;
+            }
+        }
+        let positive_scores: Vec<Option<Score>> = query
+            .positives
+            .iter()
+            .map(|p| {
+                p.doc
+                    .and_then(|d| exclusions.docs.binary_search(&d).ok())
+                    .map(|i| group_scores[i])
+            })
+            .collect();
+        let positive_score = cfg.positive_score.combine(group_scores.iter().copied());
+
+        let mut verdicts = Vec::with_capacity(candidates.len());
+        apply_filters(
+            &candidates,
+            exclusions,
+            &self.keys,
+            positive_score,
+            cfg,
+            &mut verdicts,
+        );
+        let survivors: Vec<usize> = (0..candidates.len())
+            .filter(|&i| verdicts[i].is_none())
+            .collect();
+
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        rng.set_stream(index);
+        let n = cfg.num_negatives;
+        let picked: Vec<usize> = if survivors.len() <= n {
+            survivors.clone()
+        } else {
+            match cfg.sampling {
+                Sampling::Top => survivors[..n].to_vec(),
+                Sampling::Random => {
+                    let mut idx = rand::seq::index::sample(&mut rng, survivors.len(), n).into_vec();
+                    idx.sort_unstable();
+                    idx.into_iter().map(|i| survivors[i]).collect()
+                }
+            }
+        };
+        let mut negatives: Vec<Negative> = picked
+            .iter()
+            .map(|&i| Negative {
+                doc: candidates[i].doc,
+                score: candidates[i].score,
+                padded: false,
+            })
+            .collect();
+        let short = negatives.len() < n;
+        let mut padding_rejected = 0;
+        if short && cfg.on_short == OnShort::Pad {
+            padding_rejected = self.pad(
+                &input,
+                &candidates,
+                exclusions,
+                positive_score,
+                &mut negatives,
+                &mut rng,
+            )?;
+        }
+        let written = !(short && cfg.on_short == OnShort::Drop);
+        Ok(MinedQuery {
+            index,
+            candidates,
+            verdicts,
+            positive_scores,
+            group_positive_scores: group_scores,
+            positive_score,
+            negatives,
+            survivors: survivors.len(),
+            short,
+            padding_rejected,
+            written,
+        })
+    }
+
+    /// Fills `negatives` up to `num_negatives` with random documents that are not
+    /// positives or their duplicates, not candidates, not already chosen, and that
+    /// pass the score filters. Returns the number of draws the score filters
+    /// rejected.
+    fn pad(
+        &self,
+        input: &QueryInput<'_>,
+        candidates: &[Hit],
+        exclusions: &Exclusions,
+        positive_score: Option<Score>,
+        negatives: &mut Vec<Negative>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<u64> {
+        let n_docs = self.docs.len();
+        let mut taken: Vec<DocId> = candidates
+            .iter()
+            .map(|h| h.doc)
+            .chain(negatives.iter().map(|n| n.doc))
+            .collect();
+        taken.sort_unstable();
+        taken.dedup();
+        let eligible = |d: DocId, taken: &[DocId], batch: &[DocId]| {
+            taken.binary_search(&d).is_err()
+                && exclusions.docs.binary_search(&d).is_err()
+                && (exclusions.keys.is_empty() || !self.keys.matches_any(d, &exclusions.keys))
+                && !batch.contains(&d)
+        };
+        let mut rejected = 0u64;
+        let mut draws_left =
+            PAD_DRAWS_PER_NEGATIVE * (self.config.num_negatives - negatives.len()) + 256;
+        let mut padding: Vec<Negative> = Vec::new();
+        while negatives.len() + padding.len() < self.config.num_negatives && draws_left > 0 {
+            let need = self.config.num_negatives - negatives.len() - padding.len();
+            let mut batch: Vec<DocId> = Vec::with_capacity(need * 2);
+            while batch.len() < need * 2 && draws_left > 0 {
+                draws_left -= 1;
+                let d = DocId(rng.random_range(0..n_docs as u32));
+                if eligible(d, &taken, &batch) {
+                    batch.push(d);
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let scores = self.retriever.score(input, &batch)?;
+            for (&doc, &score) in batch.iter().zip(&scores) {
+                let pos = taken.partition_point(|&t| t < doc);
+                taken.insert(pos, doc);
+                if negatives.len() + padding.len() >= self.config.num_negatives {
+                    continue;
+                }
+                if score_filter(score, positive_score, &self.config).is_some() {
+                    rejected += 1;
+                } else {
+                    padding.push(Negative {
+                        doc,
+                        score,
+                        padded: true,
+                    });
+                }
+            }
+        }
+        padding.sort_by(|a, b| {
+            Hit {
+                doc: a.doc,
+                score: a.score,
+            }
+            .rank_cmp(&Hit {
+                doc: b.doc,
+                score: b.score,
+            })
+        });
+        negatives.extend(padding);
+        Ok(rejected)
+    }
+
+    /// Retrieves and mines a batch of queries (`(input index, query)` pairs).
+    fn mine_batch(
+        &self,
+        batch: &[(u64, MineQuery)],
+        groups: &PositiveGroups,
+    ) -> Result<Vec<Mined>> {
+        let inputs: Vec<QueryInput<'_>> = batch
+            .iter()
+            .map(|(_, q)| QueryInput {
+                text: &q.text,
+                vector: q.vector.as_deref(),
+            })
+            .collect();
+        let results = self.retriever.search_batch(&inputs, self.config.depth)?;
+        if results.len() != batch.len() {
+            return Err(Error::Core(dredge_core::Error::Invalid(format!(
+                "retriever `{}` returned {} result lists for {} queries",
+                self.retriever.name(),
+                results.len(),
+                batch.len()
+            ))));
+        }
+        batch
+            .iter()
+            .zip(results)
+            .map(|((index, query), mut candidates)| {
+                candidates.truncate(self.config.depth);
+                let exclusions = groups.exclusions(query, &self.keys);
+                let mined = self.mine_query(query, candidates, &exclusions, *index)?;
+                let mut bytes = Vec::new();
+                if mined.written {
+                    write_lines(
+                        &mut bytes,
+                        self.config.format,
+                        query,
+                        &mined.positive_scores,
+                        &mined.negatives,
+                        self.docs,
+                    );
+                }
+                Ok((mined, bytes))
+            })
+            .collect()
+    }
+
+    /// Mines every query of `queries`, writing the output lines to `out` in input
+    /// order, and returns the audit. `groups` holds the positives shared by queries
+    /// with the same normalised text (build it with [`PositiveGroups::build`] or
+    /// the readers' `groups`); `holdout`, positives the miner was not told about,
+    /// measures the false-negative rate.
+    ///
+    /// Queries are processed `chunk_size` at a time, in parallel; memory grows with
+    /// the chunk size and the depth, not with the number of queries.
+    pub fn mine<I, W>(
+        &self,
+        queries: I,
+        groups: &PositiveGroups,
+        out: &mut W,
+        holdout: Option<&Holdout>,
+    ) -> Result<Audit>
+    where
+        I: IntoIterator<Item = Result<MineQuery>>,
+        W: Write + ?Sized,
+    {
+        let start = Instant::now();
+        let mut audit = Audit::new(self.retriever.name(), &self.config);
+        if let Some(h) = holdout {
+            audit.holdout = Some(HoldoutAudit {
+                missing_from_index: h.missing_from_index,
+                ..HoldoutAudit::default()
+            });
+        }
+        let threads = rayon::current_num_threads().max(1);
+        let mut queries = queries.into_iter();
+        let mut index = 0u64;
+        let mut chunk: Vec<(u64, MineQuery)> = Vec::with_capacity(self.config.chunk_size);
+        loop {
+            chunk.clear();
+            for q in queries.by_ref() {
+                chunk.push((index, q?));
+                index += 1;
+                if chunk.len() == self.config.chunk_size {
+                    break;
+                }
+            }
+            if chunk.is_empty() {
+                break;
+            }
+            let batch = chunk.len().div_ceil(threads * 4).max(1);
+            let results: Vec<Result<Vec<Mined>>> = chunk
+                .par_chunks(batch)
+                .map(|b| self.mine_batch(b, groups))
+                .collect();
+            let mut queries_in_chunk = chunk.iter().map(|(_, q)| q);
+            for result in results {
+                for (mined, bytes) in result? {
+                    let query = queries_in_chunk.next().expect("one result per query");
+                    out.write_all(&bytes).map_err(Error::Fs)?;
+                    record(&mut audit, query, &mined, holdout);
+                }
+            }
+        }
+        audit.finish();
+        let seconds = start.elapsed().as_secs_f64();
+        audit.timing.mine_seconds = seconds;
+        audit.timing.queries_per_second = if seconds > 0.0 {
+            audit.queries.mined as f64 / seconds
+        } else {
+            0.0
+        };
+        audit.timing.threads = threads;
+        Ok(audit)
+    }
+
+    /// [`Miner::mine`] into `path`, written atomically: the file appears only when
+    /// every query has been mined.
+    pub fn mine_to_file<I>(
+        &self,
+        queries: I,
+        groups: &PositiveGroups,
+        path: &Path,
+        holdout: Option<&Holdout>,
+    ) -> Result<Audit>
+    where
+        I: IntoIterator<Item = Result<MineQuery>>,
+    {
+        let mut file = AtomicFile::create(path)?;
+        let audit = self
+            .mine(queries, groups, &mut file, holdout)
+            .map_err(|e| match e {
+                Error::Fs(io) => Error::io(path, io),
+                other => other,
+            })?;
+        file.commit()?;
+        Ok(audit)
+    }
+
+    /// Mines queries held in memory (grouping their positives first) and returns
+    /// the output bytes with the audit: convenient for tests and small jobs.
+    pub fn mine_all(
+        &self,
+        queries: &[MineQuery],
+        holdout: Option<&Holdout>,
+    ) -> Result<(Vec<u8>, Audit)> {
+        let groups = PositiveGroups::build(queries, &self.keys);
+        let mut out = Vec::new();
+        let audit = self.mine(queries.iter().cloned().map(Ok), &groups, &mut out, holdout)?;
+        Ok((out, audit))
+    }
+}
+
+fn record(audit: &mut Audit, query: &MineQuery, mined: &MinedQuery, holdout: Option<&Holdout>) {
+    audit.queries.mined += 1;
+    audit.candidates += mined.candidates.len() as u64;
+    if mined.positive_score.is_none() {
+        audit.queries.without_positive_score += 1;
+    }
+    for s in mined.positive_scores.iter().flatten() {
+        audit.samples.positives.push(*s);
+    }
+    for (hit, verdict) in mined.candidates.iter().zip(&mined.verdicts) {
+        if let Some(f) = verdict {
+            audit.drops.add(*f);
+            audit.samples.dropped.push(hit.score);
+        }
+    }
+    let hard = mined.negatives.iter().filter(|n| !n.padded).count();
+    audit.not_sampled += (mined.survivors - hard) as u64;
+    audit.padding_rejected += mined.padding_rejected;
+    if mined.short {
+        audit.queries.short += 1;
+        match audit.config.on_short {
+            OnShort::Drop => audit.queries.dropped_short += 1,
+            OnShort::Pad => {
+                if mined.negatives.len() > hard {
+                    audit.queries.padded += 1;
+                }
+                if mined.negatives.len() < audit.config.num_negatives {
+                    audit.queries.short_after_padding += 1;
+                }
+            }
+            OnShort::Keep => {}
+        }
+    }
+    if !mined.written {
+        return;
+    }
+    audit.queries.written += 1;
+    audit.negatives += mined.negatives.len() as u64;
+    audit.padded_negatives += (mined.negatives.len() - hard) as u64;
+    let slot = mined
+        .negatives
+        .len()
+        .min(audit.negatives_per_query.len() - 1);
+    audit.negatives_per_query[slot] += 1;
+    for n in &mined.negatives {
+        audit.samples.kept.push(n.score);
+    }
+    if let (Some(holdout), Some(h)) = (
+        holdout.and_then(|h| h.get(&query.qid)),
+        audit.holdout.as_mut(),
+    ) {
+        h.queries += 1;
+        h.positives += holdout.len() as u64;
+        h.negatives += mined.negatives.len() as u64;
+        for (hit, verdict) in mined.candidates.iter().zip(&mined.verdicts) {
+            if holdout.binary_search(&hit.doc).is_ok() {
+                h.in_candidates += 1;
+                if let Some(f) = verdict {
+                    h.dropped.add(*f);
+                }
+            }
+        }
+        let fns = mined
+            .negatives
+            .iter()
+            .filter(|n| holdout.binary_search(&n.doc).is_ok())
+            .count() as u64;
+        h.false_negatives += fns;
+        if fns > 0 {
+            h.queries_with_false_negatives += 1;
+        }
+    }
+}
