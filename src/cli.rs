@@ -25,6 +25,47 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Eval(EvalArgs),
 
+    /// Build an index (BM25, Lucene/Pyserini-exact) from a BEIR corpus.
+    ///
+    /// Title and text of each document are indexed as one field with Lucene's
+    /// English analysis (words, possessives, lowercase, 33 stop words, Porter
+    /// stemmer). The index is a folder: manifest.json, docs.bin (ids, titles, texts)
+    /// and bm25/. It is built under a temporary name and appears only when whole.
+    ///
+    /// Examples:
+    ///   dredge index --corpus data/sample --out sample-index
+    ///   dredge index --corpus scifact/corpus.jsonl --out scifact-index --k1 1.2 --b 0.75
+    ///   dredge index --corpus scifact --out scifact-index --overwrite
+    #[command(verbatim_doc_comment)]
+    Index(IndexArgs),
+
+    /// Search an index: one query to the terminal, or many to a TREC run file.
+    ///
+    /// With --query, prints rank, document id, score and the start of each hit.
+    /// With --queries, searches every query in parallel and writes a TREC run
+    /// (`qid Q0 docid rank score tag`), ready for `dredge eval`.
+    ///
+    /// Examples:
+    ///   dredge search --index sample-index --query "sourdough starter not rising"
+    ///   dredge search --index scifact-index --queries scifact --split test --out run.trec
+    ///   dredge search --index scifact-index --queries queries.jsonl -k 100 --threads 4 --out run.trec
+    ///   dredge search --index scifact-index --queries scifact --k1 1.2 --b 0.75 --out es-like.trec
+    #[command(verbatim_doc_comment)]
+    Search(SearchArgs),
+
+    /// Index the bundled sample collection, search its test queries and evaluate.
+    ///
+    /// Writes the sample, the index and the run under --dir (default
+    /// ./dredge-quickstart), prints the evaluation table, and shows the `dredge
+    /// index` / `search` / `eval` commands that do the same by hand.
+    ///
+    /// Examples:
+    ///   dredge quickstart
+    ///   dredge quickstart --dir /tmp/dq
+    ///   dredge quickstart --data path/to/beir/scifact --split test
+    #[command(verbatim_doc_comment)]
+    Quickstart(QuickstartArgs),
+
     /// Encode a corpus or queries file with a sentence-transformers model (BERT
     /// family: MiniLM, BGE, E5, GTE) into float32 vectors.
     ///
@@ -88,6 +129,115 @@ pub struct EvalArgs {
     /// (trec_eval -c). By default only queries in both are averaged, as BEIR does.
     #[arg(long)]
     pub missing_as_zero: bool,
+}
+
+/// `dredge index`.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// The corpus: a BEIR dataset folder (its corpus.jsonl is read) or a JSONL file
+    /// with `_id`, `title` and `text` per line.
+    #[arg(long, value_name = "PATH")]
+    pub corpus: PathBuf,
+
+    /// The index folder to create.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// BM25 term-frequency saturation recorded as the index default (Pyserini: 0.9;
+    /// BEIR's Elasticsearch: 1.2). `dredge search --k1` can override it.
+    #[arg(long, default_value_t = 0.9)]
+    pub k1: f32,
+
+    /// BM25 length normalisation, 0 to 1, recorded as the index default (Pyserini:
+    /// 0.4; BEIR's Elasticsearch: 0.75). `dredge search --b` can override it.
+    #[arg(long, default_value_t = 0.4)]
+    pub b: f32,
+
+    /// Replace --out if it is already an index.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Indexing threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// How `dredge search` retrieves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum SearchMode {
+    /// Lexical BM25 over the index's bm25/ component.
+    #[default]
+    Bm25,
+}
+
+/// `dredge search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The index folder (made by `dredge index`).
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
+
+    /// One query; prints the hits.
+    #[arg(long, value_name = "TEXT", conflicts_with = "queries", required_unless_present = "queries")]
+    pub query: Option<String>,
+
+    /// Many queries: a queries.jsonl (`_id`, `text`), or a BEIR folder whose
+    /// `--split` queries are searched. Writes a TREC run.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub queries: Option<PathBuf>,
+
+    /// With --queries DIR: search the queries judged in qrels/<SPLIT>.tsv
+    /// (default test), or `all` for every query.
+    #[arg(long, value_name = "SPLIT")]
+    pub split: Option<String>,
+
+    /// Hits per query (default 10 with --query, 1000 with --queries).
+    #[arg(short = 'k', long = "top", value_name = "K")]
+    pub k: Option<usize>,
+
+    /// The TREC run to write (atomically); stdout when absent.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Search threads for --queries (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+
+    /// How to retrieve.
+    #[arg(long, value_enum, default_value_t = SearchMode::Bm25)]
+    pub mode: SearchMode,
+
+    /// BM25 k1 for this search (default: the one recorded in the index).
+    #[arg(long)]
+    pub k1: Option<f32>,
+
+    /// BM25 b for this search (default: the one recorded in the index).
+    #[arg(long)]
+    pub b: Option<f32>,
+
+    /// The run tag, last column of the TREC run (default dredge-<mode>).
+    #[arg(long)]
+    pub tag: Option<String>,
+
+    /// Output format of --query hits.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `dredge quickstart`.
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// Where to put the sample, the index and the run.
+    #[arg(long, value_name = "DIR", default_value = "dredge-quickstart")]
+    pub dir: PathBuf,
+
+    /// A BEIR dataset folder to use instead of the bundled sample.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+
+    /// The split whose queries are searched and evaluated.
+    #[arg(long, default_value = "test")]
+    pub split: String,
 }
 
 /// What `dredge embed` encodes: it picks the prefix and, for a dataset folder, the file.

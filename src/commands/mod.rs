@@ -3,6 +3,9 @@
 
 mod embed;
 mod eval;
+mod index;
+mod quickstart;
+mod search;
 
 use crate::cli::{Cli, Command};
 
@@ -10,6 +13,9 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Eval(args) => eval::run(args),
+        Command::Index(args) => index::run(args),
+        Command::Search(args) => search::run(args),
+        Command::Quickstart(args) => quickstart::run(args),
         Command::Embed(args) => embed::run(args),
     }
 }
