@@ -178,7 +178,12 @@ pub struct SearchArgs {
     pub index: PathBuf,
 
     /// One query; prints the hits.
-    #[arg(long, value_name = "TEXT", conflicts_with = "queries", required_unless_present = "queries")]
+    #[arg(
+        long,
+        value_name = "TEXT",
+        conflicts_with = "queries",
+        required_unless_present = "queries"
+    )]
     pub query: Option<String>,
 
     /// Many queries: a queries.jsonl (`_id`, `text`), or a BEIR folder whose

@@ -2,5 +2,6 @@
 
 mod support;
 
+mod bm25;
 mod embed;
 mod eval;
