@@ -88,15 +88,16 @@ fn encode(model: &str, corpus: &str, limit: usize, batch_size: usize) -> Result<
     encoder.encode_queries(&texts[..texts.len().min(batch_size)])?;
     let (_, stats) = encoder.encode_passages(&texts, &mut |_| {})?;
     println!(
-        "{{\"tool\": \"dredge-embed\", \"batch_size\": {batch_size}, \"passages\": {}, \"tokens\": {}, \"padded_tokens\": {}, \
-         \"truncated\": {}, \"seconds\": {:.2}, \"passages_per_s\": {:.1}, \"tokens_per_s\": {:.0}}}",
+        "{{\"tool\": \"dredge-embed\", \"batch_size\": {batch_size}, \"passages\": {}, \"tokens\": {}, \"gflop\": {:.1}, \
+         \"truncated\": {}, \"seconds\": {:.2}, \"passages_per_s\": {:.1}, \"tokens_per_s\": {:.0}, \"gflops\": {:.1}}}",
         stats.texts,
         stats.tokens,
-        stats.padded_tokens,
+        stats.flops as f64 / 1e9,
         stats.truncated,
         stats.seconds,
         stats.texts as f64 / stats.seconds,
         stats.tokens as f64 / stats.seconds,
+        stats.flops as f64 / 1e9 / stats.seconds,
     );
     Ok(())
 }

@@ -1,48 +1,58 @@
-//! The BERT encoder stack on candle, laid out for CPU inference: every linear layer
-//! runs as one matrix product over all the tokens of a batch, the query, key and
-//! value projections are fused into one product, and the attention scale is folded
-//! into the query weights at load time.
+//! The BERT encoder stack, laid out for CPU inference.
+//!
+//! Weights are read with candle's safetensors loader. A batch is *packed*: the
+//! tokens of its texts lie end to end with no padding, so every linear layer is one
+//! matrix product over exactly the real tokens, and attention runs text by text over
+//! exactly its own tokens (no mask, no padded positions computed). The query, key and
+//! value projections are fused into one product, the attention scale is folded into
+//! the query weights, biases are folded into the next elementwise step, and the
+//! buffers of a batch are reused from one layer and one batch to the next.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
+use rayon::prelude::*;
 
 use crate::config::{Activation, BertConfig};
 use crate::error::{Error, Result};
+use crate::kernels::{View, bias_activation, layer_norm, matmul, softmax_rows};
 
-/// A padded batch of token ids, row-major `(batch, seq_len)`.
-pub(crate) struct Batch<'a> {
+/// A packed batch: the token ids of its texts end to end.
+pub(crate) struct Packed<'a> {
     pub ids: &'a [u32],
     pub type_ids: &'a [u32],
-    /// Real (non-padding) tokens of each row; the rest of the row is padding.
-    pub lengths: &'a [usize],
-    pub seq_len: usize,
+    /// Text `i` is tokens `offsets[i]..offsets[i + 1]`; `offsets[0] == 0`.
+    pub offsets: &'a [usize],
 }
 
 struct Linear {
-    /// `(out, in)`, as stored by PyTorch.
-    weight: Tensor,
-    bias: Tensor,
+    /// `(out, in)` row-major, as PyTorch stores it.
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    out: usize,
+    inp: usize,
 }
 
 impl Linear {
-    /// `x (tokens, in) -> (tokens, out)`.
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+    /// `dst (tokens x out) = x (tokens x in) · Wᵀ`, the bias left to the caller.
+    fn product(&self, dst: &mut [f32], x: &[f32]) {
+        let tokens = x.len() / self.inp;
+        matmul(
+            &mut dst[..tokens * self.out],
+            self.out,
+            View::dense(x, tokens, self.inp),
+            View::dense(&self.weight, self.out, self.inp).t(),
+            false,
+            true,
+        );
     }
 }
 
-struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
+struct Norm {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
     eps: f32,
-}
-
-impl LayerNorm {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
-    }
 }
 
 struct Layer {
@@ -50,23 +60,45 @@ struct Layer {
     /// by `1 / sqrt(head_dim)`.
     qkv: Linear,
     attention_out: Linear,
-    attention_norm: LayerNorm,
+    attention_norm: Norm,
     intermediate: Linear,
     output: Linear,
-    output_norm: LayerNorm,
+    output_norm: Norm,
 }
 
 /// A loaded BERT model (no pooling head).
 pub(crate) struct Bert {
-    word_embeddings: Tensor,
-    position_embeddings: Tensor,
-    token_type_embeddings: Tensor,
-    embedding_norm: LayerNorm,
+    word_embeddings: Vec<f32>,
+    position_embeddings: Vec<f32>,
+    token_type_embeddings: Vec<f32>,
+    embedding_norm: Norm,
     layers: Vec<Layer>,
     heads: usize,
     head_dim: usize,
     hidden: usize,
+    intermediate: usize,
+    vocab_size: usize,
+    type_vocab_size: usize,
+    max_positions: usize,
     activation: Activation,
+    weights_path: PathBuf,
+}
+
+/// Buffers of a forward pass, kept from one batch to the next.
+#[derive(Default)]
+pub(crate) struct Workspace {
+    /// Hidden states, `tokens x hidden`: the output of a forward pass.
+    pub hidden: Vec<f32>,
+    qkv: Vec<f32>,
+    context: Vec<f32>,
+    projected: Vec<f32>,
+    inner: Vec<f32>,
+}
+
+fn grow(buffer: &mut Vec<f32>, len: usize) {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
 }
 
 /// The tensors of a safetensors file, looked up by name with the prefixes the
@@ -106,8 +138,8 @@ impl Weights {
         }
     }
 
-    /// The tensor `name` (or the first of `alternatives` present), as f32 of `shape`.
-    fn get(&self, names: &[&str], shape: &[usize]) -> Result<Tensor> {
+    /// The first of `names` present, as f32 values of `shape`, row-major.
+    fn get(&self, names: &[&str], shape: &[usize]) -> Result<Vec<f32>> {
         let full = |n: &str| format!("{}{n}", self.prefix);
         let tensor = names
             .iter()
@@ -120,18 +152,24 @@ impl Weights {
                 tensor.dims()
             )));
         }
-        Ok(tensor.to_dtype(DType::F32)?.contiguous()?)
+        let values = tensor
+            .to_dtype(DType::F32)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<f32>());
+        values.map_err(|e| self.error(format!("tensor `{}`: {e}", full(names[0]))))
     }
 
     fn linear(&self, name: &str, out: usize, inp: usize) -> Result<Linear> {
         Ok(Linear {
             weight: self.get(&[&format!("{name}.weight")], &[out, inp])?,
             bias: self.get(&[&format!("{name}.bias")], &[out])?,
+            out,
+            inp,
         })
     }
 
-    fn layer_norm(&self, name: &str, size: usize, eps: f64) -> Result<LayerNorm> {
-        Ok(LayerNorm {
+    fn norm(&self, name: &str, size: usize, eps: f64) -> Result<Norm> {
+        Ok(Norm {
             weight: self.get(
                 &[&format!("{name}.weight"), &format!("{name}.gamma")],
                 &[size],
@@ -150,28 +188,31 @@ impl Bert {
         let heads = config.num_attention_heads;
         let head_dim = h / heads;
         let eps = config.layer_norm_eps;
+        let scale = 1.0 / (head_dim as f32).sqrt();
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
-        let scale = 1.0 / (head_dim as f64).sqrt();
         for i in 0..config.num_hidden_layers {
             let p = format!("encoder.layer.{i}");
             let q = w.linear(&format!("{p}.attention.self.query"), h, h)?;
             let k = w.linear(&format!("{p}.attention.self.key"), h, h)?;
             let v = w.linear(&format!("{p}.attention.self.value"), h, h)?;
+            let scaled = |values: &[f32]| values.iter().map(|x| x * scale).collect::<Vec<_>>();
             let qkv = Linear {
-                weight: Tensor::cat(&[&(q.weight * scale)?, &k.weight, &v.weight], 0)?,
-                bias: Tensor::cat(&[&(q.bias * scale)?, &k.bias, &v.bias], 0)?,
+                weight: [scaled(&q.weight), k.weight, v.weight].concat(),
+                bias: [scaled(&q.bias), k.bias, v.bias].concat(),
+                out: 3 * h,
+                inp: h,
             };
             layers.push(Layer {
                 qkv,
                 attention_out: w.linear(&format!("{p}.attention.output.dense"), h, h)?,
-                attention_norm: w.layer_norm(&format!("{p}.attention.output.LayerNorm"), h, eps)?,
+                attention_norm: w.norm(&format!("{p}.attention.output.LayerNorm"), h, eps)?,
                 intermediate: w.linear(
                     &format!("{p}.intermediate.dense"),
                     config.intermediate_size,
                     h,
                 )?,
                 output: w.linear(&format!("{p}.output.dense"), h, config.intermediate_size)?,
-                output_norm: w.layer_norm(&format!("{p}.output.LayerNorm"), h, eps)?,
+                output_norm: w.norm(&format!("{p}.output.LayerNorm"), h, eps)?,
             });
         }
         Ok(Bert {
@@ -187,12 +228,17 @@ impl Bert {
                 &["embeddings.token_type_embeddings.weight"],
                 &[config.type_vocab_size, h],
             )?,
-            embedding_norm: w.layer_norm("embeddings.LayerNorm", h, eps)?,
+            embedding_norm: w.norm("embeddings.LayerNorm", h, eps)?,
             layers,
             heads,
             head_dim,
             hidden: h,
+            intermediate: config.intermediate_size,
+            vocab_size: config.vocab_size,
+            type_vocab_size: config.type_vocab_size,
+            max_positions: config.max_position_embeddings,
             activation: config.activation,
+            weights_path: path.to_owned(),
         })
     }
 
@@ -201,70 +247,158 @@ impl Bert {
         self.hidden
     }
 
-    /// Runs the encoder over a padded batch; returns the last hidden states,
-    /// `(batch * seq_len, hidden)` row-major.
-    pub fn forward(&self, batch: &Batch<'_>) -> Result<Vec<f32>> {
-        let n = batch.lengths.len();
-        let s = batch.seq_len;
-        let dev = Device::Cpu;
-        let ids = Tensor::from_slice(batch.ids, n * s, &dev)?;
-        let type_ids = Tensor::from_slice(batch.type_ids, n * s, &dev)?;
-        let words = self.word_embeddings.index_select(&ids, 0)?;
-        let types = self.token_type_embeddings.index_select(&type_ids, 0)?;
-        let positions = self.position_embeddings.narrow(0, 0, s)?;
-        let x = (words + types)?
-            .reshape((n, s, self.hidden))?
-            .broadcast_add(&positions)?;
-        let mut x = self
-            .embedding_norm
-            .forward(&x.reshape((n * s, self.hidden))?)?;
-
-        // Additive mask: 0 on real tokens, -inf on padding, shape (n, 1, 1, s).
-        let mut mask = vec![0f32; n * s];
-        for (row, &len) in batch.lengths.iter().enumerate() {
-            mask[row * s + len..(row + 1) * s].fill(f32::NEG_INFINITY);
-        }
-        let mask = Tensor::from_vec(mask, (n, 1, 1, s), &dev)?;
-
-        for layer in &self.layers {
-            x = self.layer_forward(layer, &x, &mask, n, s)?;
-        }
-        Ok(x.flatten_all()?.to_vec1::<f32>()?)
+    /// Multiply-adds per token of a text of `len` tokens (FLOPs are twice this):
+    /// the linear layers, plus attention's two `len x len x head_dim` products.
+    pub fn multiply_adds_per_token(&self, len: usize) -> u64 {
+        let (h, i) = (self.hidden as u64, self.intermediate as u64);
+        self.layers.len() as u64 * (4 * h * h + 2 * h * i + 2 * len as u64 * h)
     }
 
-    fn layer_forward(
-        &self,
-        layer: &Layer,
-        x: &Tensor,
-        mask: &Tensor,
-        n: usize,
-        s: usize,
-    ) -> Result<Tensor> {
-        let (heads, d) = (self.heads, self.head_dim);
-        let qkv = layer.qkv.forward(x)?.reshape((n, s, 3, heads, d))?;
-        let part = |i: usize| -> candle_core::Result<Tensor> {
-            qkv.narrow(2, i, 1)?
-                .squeeze(2)?
-                .transpose(1, 2)?
-                .contiguous()
+    /// Runs the encoder over a packed batch; the last hidden states are left in
+    /// `ws.hidden[..tokens * hidden]`, token after token.
+    pub fn forward(&self, batch: &Packed<'_>, ws: &mut Workspace) -> Result<()> {
+        let h = self.hidden;
+        let tokens = batch.ids.len();
+        let Some(&last) = batch.offsets.last() else {
+            return Ok(());
         };
-        let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-        let scores = q.matmul(&k.t()?)?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let context = probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((n * s, self.hidden))?;
-        let attention = layer.attention_out.forward(&context)?;
-        let x = layer.attention_norm.forward(&(attention + x)?)?;
-        let inner = layer.intermediate.forward(&x)?;
-        let inner = match self.activation {
-            Activation::Gelu => inner.gelu_erf()?,
-            Activation::GeluTanh => inner.gelu()?,
-            Activation::Relu => inner.relu()?,
-        };
-        let out = layer.output.forward(&inner)?;
-        Ok(layer.output_norm.forward(&(out + x)?)?)
+        assert_eq!(last, tokens, "offsets must end at the number of tokens");
+        grow(&mut ws.hidden, tokens * h);
+        grow(&mut ws.qkv, tokens * 3 * h);
+        grow(&mut ws.context, tokens * h);
+        grow(&mut ws.projected, tokens * h);
+        grow(&mut ws.inner, tokens * self.intermediate);
+
+        // Embeddings: word + position (within its text) + token type, then LayerNorm.
+        for text in batch.offsets.windows(2) {
+            if text[1] - text[0] > self.max_positions {
+                return Err(Error::Invalid(format!(
+                    "a text of {} tokens exceeds the {} positions of the model",
+                    text[1] - text[0],
+                    self.max_positions
+                )));
+            }
+            for t in text[0]..text[1] {
+                let (id, kind) = (batch.ids[t] as usize, batch.type_ids[t] as usize);
+                if id >= self.vocab_size || kind >= self.type_vocab_size {
+                    return Err(Error::Invalid(format!(
+                        "{}: the tokenizer produced token {id} (type {kind}) beyond the model's vocabulary of {} \
+                         ({} types): tokenizer.json and the weights do not belong together",
+                        self.weights_path.display(),
+                        self.vocab_size,
+                        self.type_vocab_size
+                    )));
+                }
+                let out = &mut ws.hidden[t * h..(t + 1) * h];
+                let word = &self.word_embeddings[id * h..(id + 1) * h];
+                let position = &self.position_embeddings[(t - text[0]) * h..(t - text[0] + 1) * h];
+                let kind = &self.token_type_embeddings[kind * h..(kind + 1) * h];
+                for (((o, w), p), k) in out.iter_mut().zip(word).zip(position).zip(kind) {
+                    *o = w + p + k;
+                }
+            }
+        }
+        let norm = &self.embedding_norm;
+        layer_norm(
+            &mut ws.hidden[..tokens * h],
+            None,
+            &norm.weight,
+            &norm.bias,
+            norm.eps,
+        );
+
+        for layer in &self.layers {
+            self.layer_forward(layer, batch.offsets, tokens, ws);
+        }
+        Ok(())
+    }
+
+    fn layer_forward(&self, layer: &Layer, offsets: &[usize], tokens: usize, ws: &mut Workspace) {
+        let h = self.hidden;
+        let x = &mut ws.hidden[..tokens * h];
+
+        // qkv = x Wqkvᵀ + b: the bias written first, the product added to it.
+        let qkv = &mut ws.qkv[..tokens * 3 * h];
+        qkv.par_chunks_mut(3 * h)
+            .for_each(|row| row.copy_from_slice(&layer.qkv.bias));
+        matmul(
+            qkv,
+            3 * h,
+            View::dense(x, tokens, h),
+            View::dense(&layer.qkv.weight, 3 * h, h).t(),
+            true,
+            true,
+        );
+
+        self.attention(qkv, offsets, &mut ws.context[..tokens * h]);
+
+        let projected = &mut ws.projected[..tokens * h];
+        layer
+            .attention_out
+            .product(projected, &ws.context[..tokens * h]);
+        let norm = &layer.attention_norm;
+        layer_norm(
+            x,
+            Some((projected, &layer.attention_out.bias)),
+            &norm.weight,
+            &norm.bias,
+            norm.eps,
+        );
+
+        let inner = &mut ws.inner[..tokens * self.intermediate];
+        layer.intermediate.product(inner, x);
+        bias_activation(inner, &layer.intermediate.bias, self.activation);
+        layer.output.product(projected, inner);
+        let norm = &layer.output_norm;
+        layer_norm(
+            x,
+            Some((projected, &layer.output.bias)),
+            &norm.weight,
+            &norm.bias,
+            norm.eps,
+        );
+    }
+
+    /// Self-attention of every text over its own tokens, texts in parallel:
+    /// `context = softmax(q kᵀ) v` per head (the scale is in the query weights).
+    fn attention(&self, qkv: &[f32], offsets: &[usize], context: &mut [f32]) {
+        let (h, d) = (self.hidden, self.head_dim);
+        // Split `context` into the rows of each text, so each task owns its rows.
+        let mut parts = Vec::with_capacity(offsets.len() - 1);
+        let mut rest = context;
+        for text in offsets.windows(2) {
+            let (mine, tail) = rest.split_at_mut((text[1] - text[0]) * h);
+            parts.push((text[0], text[1] - text[0], mine));
+            rest = tail;
+        }
+        parts
+            .into_par_iter()
+            .for_each_init(Vec::new, |scores, (start, len, out)| {
+                if len == 0 {
+                    return;
+                }
+                grow(scores, len * len);
+                let scores = &mut scores[..len * len];
+                let rows = &qkv[start * 3 * h..(start + len) * 3 * h];
+                for head in 0..self.heads {
+                    let part = |which: usize| View {
+                        data: &rows[which * h + head * d..],
+                        rows: len,
+                        cols: d,
+                        row_stride: 3 * h,
+                        col_stride: 1,
+                    };
+                    matmul(scores, len, part(0), part(1).t(), false, false);
+                    softmax_rows(scores, len);
+                    matmul(
+                        &mut out[head * d..],
+                        h,
+                        View::dense(scores, len, len),
+                        part(2),
+                        false,
+                        false,
+                    );
+                }
+            });
     }
 }

@@ -8,7 +8,7 @@ use dredge_core::Matrix;
 use serde::{Deserialize, Serialize};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use crate::bert::{Batch, Bert};
+use crate::bert::{Bert, Packed, Workspace};
 use crate::config::{ModelConfig, Pooling, required};
 use crate::error::{Error, Result};
 
@@ -65,10 +65,12 @@ pub struct EncodeStats {
     pub empty: usize,
     /// Texts cut at the maximum length.
     pub truncated: usize,
-    /// Tokens run through the model, special tokens included, padding excluded.
+    /// Tokens run through the model, special tokens included. Batches are packed
+    /// (texts end to end), so no padding is ever computed.
     pub tokens: u64,
-    /// Positions computed, padding included (`padded_tokens - tokens` is the waste).
-    pub padded_tokens: u64,
+    /// Floating-point operations of the model's matrix products (linear layers and
+    /// attention): `2 * multiply-adds`, for rating the speed against the machine.
+    pub flops: u64,
     /// Forward passes.
     pub batches: usize,
     /// Wall-clock seconds, tokenization included.
@@ -128,7 +130,6 @@ pub struct Encoder {
     batch_size: usize,
     query_prefix: String,
     passage_prefix: String,
-    pad_id: u32,
     fingerprint: String,
 }
 
@@ -192,12 +193,6 @@ impl Encoder {
                 path: tokenizer_path.clone(),
                 message: e.to_string(),
             })?;
-        let pad_id = tokenizer
-            .get_padding()
-            .map(|p| p.pad_id)
-            .or_else(|| tokenizer.token_to_id("[PAD]"))
-            .unwrap_or(0)
-            .min(config.bert.vocab_size.saturating_sub(1) as u32);
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
@@ -231,7 +226,6 @@ impl Encoder {
             config,
             max_length,
             batch_size: options.batch_size,
-            pad_id,
             fingerprint,
         })
     }
@@ -379,6 +373,8 @@ impl Encoder {
         };
         let prefix = self.prefix(kind);
         let mut done = 0;
+        let mut workspace = Workspace::default();
+        let (mut ids, mut type_ids, mut offsets) = (Vec::new(), Vec::new(), Vec::new());
         for (chunk_no, chunk) in texts.chunks(CHUNK).enumerate() {
             let offset = chunk_no * CHUNK;
             let inputs: Vec<String> = chunk
@@ -409,45 +405,43 @@ impl Encoder {
                 .count();
             let mut order: Vec<usize> = (0..encodings.len()).collect();
             // Longest first, as sentence-transformers does: the slowest batches come
-            // first, so the time estimate only improves.
+            // first, so the time estimate only improves; texts of a batch have about
+            // the same length, so attention splits evenly over the cores.
             order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
             for batch_rows in order.chunks(self.batch_size) {
-                let seq_len = batch_rows
-                    .iter()
-                    .map(|&i| encodings[i].len())
-                    .max()
-                    .unwrap_or(0)
-                    .max(1);
-                let n = batch_rows.len();
-                let mut ids = vec![self.pad_id; n * seq_len];
-                let mut type_ids = vec![0u32; n * seq_len];
-                let mut lengths = Vec::with_capacity(n);
-                for (row, &i) in batch_rows.iter().enumerate() {
+                ids.clear();
+                type_ids.clear();
+                offsets.clear();
+                offsets.push(0);
+                for &i in batch_rows {
                     let e = &encodings[i];
-                    let len = e.len();
-                    ids[row * seq_len..row * seq_len + len].copy_from_slice(e.get_ids());
-                    type_ids[row * seq_len..row * seq_len + len].copy_from_slice(e.get_type_ids());
-                    lengths.push(len);
+                    ids.extend_from_slice(e.get_ids());
+                    type_ids.extend_from_slice(e.get_type_ids());
+                    offsets.push(ids.len());
+                    stats.flops += 2 * e.len() as u64 * self.model.multiply_adds_per_token(e.len());
                 }
-                let hidden = self.model.forward(&Batch {
-                    ids: &ids,
-                    type_ids: &type_ids,
-                    lengths: &lengths,
-                    seq_len,
-                })?;
-                for (row, &i) in batch_rows.iter().enumerate() {
+                self.model.forward(
+                    &Packed {
+                        ids: &ids,
+                        type_ids: &type_ids,
+                        offsets: &offsets,
+                    },
+                    &mut workspace,
+                )?;
+                for (text, &i) in offsets.windows(2).zip(batch_rows) {
                     let out = &mut data[(offset + i) * dim..(offset + i + 1) * dim];
-                    let tokens = &hidden[row * seq_len * dim..(row + 1) * seq_len * dim];
-                    pool(self.config.pooling, tokens, lengths[row], out);
+                    pool(
+                        self.config.pooling,
+                        &workspace.hidden[text[0] * dim..text[1] * dim],
+                        out,
+                    );
                     if self.config.normalize {
                         l2_normalize(out);
                     }
                 }
-                let real: usize = lengths.iter().sum();
-                stats.tokens += real as u64;
-                stats.padded_tokens += (n * seq_len) as u64;
+                stats.tokens += ids.len() as u64;
                 stats.batches += 1;
-                done += n;
+                done += batch_rows.len();
                 progress(&EncodeProgress {
                     done,
                     total: texts.len(),
@@ -467,9 +461,15 @@ impl Encoder {
     }
 }
 
-/// Pools the first `len` of the token vectors `tokens` (`seq_len * dim`) into `out`.
-fn pool(pooling: Pooling, tokens: &[f32], len: usize, out: &mut [f32]) {
+/// Pools the token vectors of one text (`tokens`, `len * dim`) into `out`.
+fn pool(pooling: Pooling, tokens: &[f32], out: &mut [f32]) {
     let dim = out.len();
+    let len = tokens.len() / dim;
+    if len == 0 {
+        // Only a tokenizer without special tokens yields no token at all.
+        out.fill(0.0);
+        return;
+    }
     let token = |t: usize| &tokens[t * dim..(t + 1) * dim];
     match pooling {
         Pooling::Cls => out.copy_from_slice(token(0)),

@@ -38,6 +38,7 @@ mod bert;
 mod config;
 mod encoder;
 mod error;
+mod kernels;
 #[doc(hidden)]
 pub mod testing;
 
