@@ -53,6 +53,27 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Search(SearchArgs),
 
+    /// Mine hard negatives for training: retrieve candidates for queries with known
+    /// positives, drop likely false negatives, write trainer-ready JSONL.
+    ///
+    /// Positives come from BEIR queries + qrels (grade > 0) or from FlagEmbedding
+    /// pairs ({"query", "pos": [...]}, matched to the corpus by normalised text).
+    /// Filters, each counted in the report: known positives and documents whose
+    /// normalised text equals one, the rank window --range, --max-score, --margin
+    /// and --relative-margin against the positive's score (min over positives by
+    /// default, scored by the candidate source even when not retrieved).
+    /// --filter-order sentence-transformers (default) takes the rank window over
+    /// the survivors of the other filters; flagembedding over the raw candidates.
+    /// The same inputs and --seed give the same bytes.
+    ///
+    /// Examples:
+    ///   dredge mine --index scifact-index --queries scifact --split train --out negatives.jsonl
+    ///   dredge mine --index idx --queries queries.jsonl --qrels qrels/train.tsv --out neg.jsonl --relative-margin 0.05
+    ///   dredge mine --index idx --pairs train_pairs.jsonl --out neg.jsonl --range 10:210 --sampling random --seed 7
+    ///   dredge mine --index idx --queries scifact --qrels visible.tsv --holdout-qrels hidden.tsv --out neg.jsonl --report report.json --report-html report.html
+    #[command(verbatim_doc_comment)]
+    Mine(MineArgs),
+
     /// Index the bundled sample collection, search its test queries and evaluate.
     ///
     /// Writes the sample, the index and the run under --dir (default
@@ -295,4 +316,116 @@ pub struct EmbedArgs {
     /// Put before every passage (E5: "passage: "); default: the model's prompt.
     #[arg(long, value_name = "TEXT")]
     pub passage_prefix: Option<String>,
+}
+
+/// `dredge mine`.
+#[derive(Debug, Args)]
+pub struct MineArgs {
+    /// The index folder (made by `dredge index`).
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
+
+    /// Queries: a queries.jsonl (then give --qrels), or a BEIR folder (its
+    /// qrels/<SPLIT>.tsv gives the positives unless --qrels is given).
+    #[arg(long, value_name = "FILE|DIR", conflicts_with = "pairs")]
+    pub queries: Option<PathBuf>,
+
+    /// The split whose qrels give the positives when --queries or --qrels is a
+    /// BEIR folder.
+    #[arg(long, default_value = "train")]
+    pub split: String,
+
+    /// The positives: a qrels file (BEIR TSV or TREC; grade > 0 is positive) or a
+    /// BEIR folder.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub qrels: Option<PathBuf>,
+
+    /// Training pairs instead of queries + qrels: JSONL rows {"query": "...",
+    /// "pos": ["...", ...]}; positives are found in the corpus by normalised text
+    /// or kept as external positives.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub pairs: Option<PathBuf>,
+
+    /// The negatives to write (JSONL, atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Where candidates come from.
+    #[arg(long, default_value = "bm25", value_parser = ["bm25", "dense", "hybrid"])]
+    pub candidates: String,
+
+    /// Candidates retrieved per query.
+    #[arg(long, default_value_t = 200)]
+    pub depth: usize,
+
+    /// Rank window negatives come from, MIN:MAX (0-based, MAX excluded; MIN: or
+    /// :MAX for one bound).
+    #[arg(long, value_name = "MIN:MAX")]
+    pub range: Option<String>,
+
+    /// Keep only candidates scoring at most S (TopK-Abs).
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub max_score: Option<f32>,
+
+    /// Keep only candidates scoring below positive - M (TopK-MarginPos).
+    #[arg(long, value_name = "M")]
+    pub margin: Option<f32>,
+
+    /// Keep only candidates scoring below (1 - R) x positive (TopK-PercPos;
+    /// NV-Retriever uses 0.05).
+    #[arg(long, value_name = "R")]
+    pub relative_margin: Option<f32>,
+
+    /// Which positive score the margins compare against, over the query's positives.
+    #[arg(long, default_value = "min", value_parser = ["min", "mean", "max"])]
+    pub positive_score: String,
+
+    /// Negatives per query.
+    #[arg(long, short = 'n', default_value_t = 15)]
+    pub num_negatives: usize,
+
+    /// Pick the best-ranked survivors, or draw them at random (seeded).
+    #[arg(long, default_value = "top", value_parser = ["top", "random"])]
+    pub sampling: String,
+
+    /// Seed of every random choice: the same inputs and seed give the same bytes.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// A query with fewer negatives than asked: keep it as is, drop it, or pad it
+    /// with random corpus documents that are neither positives nor candidates.
+    #[arg(long, default_value = "keep", value_parser = ["keep", "drop", "pad"])]
+    pub on_short: String,
+
+    /// Output rows: flag (FlagEmbedding, with ids and scores), ids (no texts),
+    /// triplet (sentence-transformers anchor/positive/negative).
+    #[arg(long, default_value = "flag", value_parser = ["flag", "ids", "triplet"])]
+    pub format: String,
+
+    /// Rank window over the survivors of the other filters (sentence-transformers)
+    /// or over the raw candidates (flagembedding).
+    #[arg(long, default_value = "sentence-transformers", value_parser = ["sentence-transformers", "flagembedding"])]
+    pub filter_order: String,
+
+    /// Write the audit (drops per filter, score quantiles, histogram, false
+    /// negatives) as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Write a self-contained HTML page with the score distributions and the audit.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
+
+    /// Write the score distributions as an SVG picture.
+    #[arg(long, value_name = "FILE")]
+    pub report_svg: Option<PathBuf>,
+
+    /// Positives the miner is not told about: the report gives the share of mined
+    /// negatives that are among them (the false-negative rate).
+    #[arg(long, value_name = "FILE")]
+    pub holdout_qrels: Option<PathBuf>,
+
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }

@@ -5,3 +5,4 @@ mod support;
 mod bm25;
 mod embed;
 mod eval;
+mod mine;

@@ -4,6 +4,7 @@
 mod embed;
 mod eval;
 mod index;
+mod mine;
 mod quickstart;
 mod search;
 
@@ -15,6 +16,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Index(args) => index::run(args),
         Command::Search(args) => search::run(args),
+        Command::Mine(args) => mine::run(args),
         Command::Quickstart(args) => quickstart::run(args),
         Command::Embed(args) => embed::run(args),
     }
