@@ -133,7 +133,11 @@ impl IndexDir {
     /// Opens `path`, checking that it is a dredge index this version can read.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         if !path.exists() {
-            bail!("{}: no such index (build one with `dredge index --corpus CORPUS --out {}`)", path.display(), path.display());
+            bail!(
+                "{}: no such index (build one with `dredge index --corpus CORPUS --out {}`)",
+                path.display(),
+                path.display()
+            );
         }
         if !path.is_dir() {
             bail!("{}: is a file, not an index folder", path.display());
@@ -147,10 +151,17 @@ impl IndexDir {
             );
         }
         let text = fs_err::read_to_string(&manifest_path)?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a dredge index manifest: invalid JSON", manifest_path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{}: not a dredge index manifest: invalid JSON",
+                manifest_path.display()
+            )
+        })?;
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-            bail!("{}: not a dredge index manifest (no \"format\": \"{FORMAT}\")", manifest_path.display());
+            bail!(
+                "{}: not a dredge index manifest (no \"format\": \"{FORMAT}\")",
+                manifest_path.display()
+            );
         }
         match value.get("format_version").and_then(|v| v.as_u64()) {
             Some(v) if v == u64::from(FORMAT_VERSION) => {}
@@ -161,9 +172,12 @@ impl IndexDir {
             ),
             None => bail!("{}: no format_version", manifest_path.display()),
         }
-        let manifest: Manifest =
-            serde_json::from_value(value).with_context(|| format!("{}: malformed manifest", manifest_path.display()))?;
-        Ok(IndexDir { path: path.to_path_buf(), manifest })
+        let manifest: Manifest = serde_json::from_value(value)
+            .with_context(|| format!("{}: malformed manifest", manifest_path.display()))?;
+        Ok(IndexDir {
+            path: path.to_path_buf(),
+            manifest,
+        })
     }
 
     /// The folder.
@@ -273,7 +287,12 @@ mod tests {
     use super::*;
 
     fn doc(id: &str, title: &str, text: &str) -> Document {
-        Document { id: id.into(), title: title.into(), text: text.into(), line: 1 }
+        Document {
+            id: id.into(),
+            title: title.into(),
+            text: text.into(),
+            line: 1,
+        }
     }
 
     #[test]

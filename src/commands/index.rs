@@ -10,7 +10,9 @@ use dredge_core::{CorpusReader, DocStore, StagingDir, dataset};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::IndexArgs;
-use crate::index::{BM25_DIR, Bm25Component, CorpusFingerprint, CorpusInfo, DOCS, Manifest, is_index};
+use crate::index::{
+    BM25_DIR, Bm25Component, CorpusFingerprint, CorpusInfo, DOCS, Manifest, is_index,
+};
 
 /// A checked `dredge index` configuration.
 pub struct IndexConfig {
@@ -48,7 +50,12 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
     };
     let summary = build(&config)?;
     let corpus = &summary.manifest.corpus;
-    let bm25 = summary.manifest.components.bm25.as_ref().expect("built with bm25");
+    let bm25 = summary
+        .manifest
+        .components
+        .bm25
+        .as_ref()
+        .expect("built with bm25");
     eprintln!(
         "indexed {} documents ({} without text, {} terms) in {:.2} s -> {} (bm25 k1={} b={})",
         corpus.documents,
@@ -68,7 +75,10 @@ pub fn check_target(out: &Path, overwrite: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     if !overwrite {
-        bail!("{}: already exists (pass --overwrite to replace it)", out.display());
+        bail!(
+            "{}: already exists (pass --overwrite to replace it)",
+            out.display()
+        );
     }
     let empty_dir = out.is_dir() && fs_err::read_dir(out)?.next().is_none();
     if !is_index(out) && !empty_dir {
@@ -103,7 +113,9 @@ pub fn build(config: &IndexConfig) -> anyhow::Result<IndexSummary> {
     progress.set_position(progress.length().unwrap_or(0));
     progress.set_message("writing the index");
     let empty_texts = reader.empty_texts();
-    let info = builder.finish().with_context(|| format!("building the BM25 index of {}", config.corpus.display()))?;
+    let info = builder
+        .finish()
+        .with_context(|| format!("building the BM25 index of {}", config.corpus.display()))?;
     docs.save(staging.path().join(DOCS))?;
     let mut manifest = Manifest::new(CorpusInfo {
         path: config.corpus.display().to_string(),
@@ -111,11 +123,17 @@ pub fn build(config: &IndexConfig) -> anyhow::Result<IndexSummary> {
         documents: docs.len() as u64,
         empty_texts,
     });
-    manifest.components.bm25 = Some(Bm25Component { path: BM25_DIR.to_owned(), info });
+    manifest.components.bm25 = Some(Bm25Component {
+        path: BM25_DIR.to_owned(),
+        info,
+    });
     manifest.save(staging.path())?;
     staging.commit()?;
     progress.finish_and_clear();
-    Ok(IndexSummary { manifest, elapsed: start.elapsed() })
+    Ok(IndexSummary {
+        manifest,
+        elapsed: start.elapsed(),
+    })
 }
 
 /// A bar over the corpus lines when stderr is a terminal; hidden otherwise.
@@ -127,9 +145,11 @@ fn progress_bar(corpus: &Path, wanted: bool) -> anyhow::Result<ProgressBar> {
     let lines = count_lines(corpus)?;
     let bar = ProgressBar::new(lines);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} indexing [{bar:40}] {pos}/{len} lines, {per_sec}, eta {eta} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} indexing [{bar:40}] {pos}/{len} lines, {per_sec}, eta {eta} {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     Ok(bar)
@@ -140,7 +160,9 @@ fn count_lines(path: &Path) -> anyhow::Result<u64> {
     let mut buf = vec![0u8; 1 << 20];
     let (mut lines, mut last) = (0u64, b'\n');
     loop {
-        let n = file.read(&mut buf).with_context(|| format!("reading {}", path.display()))?;
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
         if n == 0 {
             break;
         }

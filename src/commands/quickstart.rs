@@ -17,10 +17,22 @@ use crate::output::print;
 /// The sample collection of `data/sample`, built into the binary so that
 /// quickstart runs from any folder.
 const SAMPLE: [(&str, &str); 4] = [
-    ("corpus.jsonl", include_str!("../../data/sample/corpus.jsonl")),
-    ("queries.jsonl", include_str!("../../data/sample/queries.jsonl")),
-    ("qrels/train.tsv", include_str!("../../data/sample/qrels/train.tsv")),
-    ("qrels/test.tsv", include_str!("../../data/sample/qrels/test.tsv")),
+    (
+        "corpus.jsonl",
+        include_str!("../../data/sample/corpus.jsonl"),
+    ),
+    (
+        "queries.jsonl",
+        include_str!("../../data/sample/queries.jsonl"),
+    ),
+    (
+        "qrels/train.tsv",
+        include_str!("../../data/sample/qrels/train.tsv"),
+    ),
+    (
+        "qrels/test.tsv",
+        include_str!("../../data/sample/qrels/test.tsv"),
+    ),
 ];
 
 const METRICS: &str = "ndcg@10,recall@10,recall@100,map@100,mrr@10,p@10";
@@ -57,7 +69,15 @@ pub fn run(args: QuickstartArgs) -> anyhow::Result<()> {
     let docs = index.docs()?;
     let retriever = open_retriever(&index, SearchMode::Bm25, None, None)?;
     let queries = load_queries(&data, Some(&split))?;
-    let stats = search_to_run(&*retriever, &docs, &queries, 1000, 0, Some(&run_path), "dredge-bm25")?;
+    let stats = search_to_run(
+        &*retriever,
+        &docs,
+        &queries,
+        1000,
+        0,
+        Some(&run_path),
+        "dredge-bm25",
+    )?;
     eprintln!(
         "2. searched {} {split} queries ({:.0} queries/s) -> {}",
         stats.queries,
@@ -68,8 +88,16 @@ pub fn run(args: QuickstartArgs) -> anyhow::Result<()> {
     // 3. Evaluate.
     let qrels = Qrels::read(dataset::qrels_file(&data, &split)?).context("reading qrels")?;
     let run = Run::read(&run_path)?;
-    let eval = evaluate(&qrels, &run, &Metric::parse_list(METRICS)?, &EvalOptions::default());
-    eprintln!("3. evaluated against {}:\n", dataset::qrels_file(&data, &split)?.display());
+    let eval = evaluate(
+        &qrels,
+        &run,
+        &Metric::parse_list(METRICS)?,
+        &EvalOptions::default(),
+    );
+    eprintln!(
+        "3. evaluated against {}:\n",
+        dataset::qrels_file(&data, &split)?.display()
+    );
     print(&dredge_eval::table(&eval))?;
     eprintln!(
         "\nThe same, step by step:\n  dredge index --corpus {data} --out {index} --overwrite\n  dredge search --index {index} --queries {data} --split {split} --out {run}\n  dredge eval --qrels {data} --split {split} --run {run}\n  dredge search --index {index} --query \"how do I keep my sourdough starter alive\"",
@@ -88,7 +116,8 @@ fn write_sample(dir: &Path) -> anyhow::Result<PathBuf> {
             fs_err::create_dir_all(parent)?;
         }
         dredge_core::write_file(&path, |f| {
-            std::io::Write::write_all(f, content.as_bytes()).map_err(|e| dredge_core::Error::io(&path, e))
+            std::io::Write::write_all(f, content.as_bytes())
+                .map_err(|e| dredge_core::Error::io(&path, e))
         })?;
     }
     Ok(dir.to_path_buf())
@@ -97,5 +126,9 @@ fn write_sample(dir: &Path) -> anyhow::Result<PathBuf> {
 /// A path as it would be typed in a shell (quoted when it has spaces).
 fn shell(path: &Path) -> String {
     let s = path.display().to_string();
-    if s.contains(char::is_whitespace) { format!("'{s}'") } else { s }
+    if s.contains(char::is_whitespace) {
+        format!("'{s}'")
+    } else {
+        s
+    }
 }

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use dredge_bm25::{Bm25Index, Bm25Params};
-use dredge_core::{AtomicFile, DocStore, Hit, Qrels, Query, QueryInput, Retriever, RunWriter, dataset, read_queries};
+use dredge_core::{
+    AtomicFile, DocStore, Hit, Qrels, Query, QueryInput, Retriever, RunWriter, dataset,
+    read_queries,
+};
 use rayon::prelude::*;
 
 use crate::cli::{Format, SearchArgs, SearchMode};
@@ -22,12 +25,25 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let docs = index.docs()?;
     let retriever = open_retriever(&index, args.mode, args.k1, args.b)?;
     match (&args.query, &args.queries) {
-        (Some(text), None) => search_one(&*retriever, &docs, text, args.k.unwrap_or(10), args.format),
+        (Some(text), None) => {
+            search_one(&*retriever, &docs, text, args.k.unwrap_or(10), args.format)
+        }
         (None, Some(path)) => {
             let queries = load_queries(path, args.split.as_deref())?;
             let k = args.k.unwrap_or(1000);
-            let tag = args.tag.clone().unwrap_or_else(|| format!("dredge-{}", retriever.name()));
-            let stats = search_to_run(&*retriever, &docs, &queries, k, args.threads, args.out.as_deref(), &tag)?;
+            let tag = args
+                .tag
+                .clone()
+                .unwrap_or_else(|| format!("dredge-{}", retriever.name()));
+            let stats = search_to_run(
+                &*retriever,
+                &docs,
+                &queries,
+                k,
+                args.threads,
+                args.out.as_deref(),
+                &tag,
+            )?;
             eprintln!(
                 "searched {} queries in {:.3} s: {:.0} queries/s on {} thread{} (k={k}, {}){}",
                 stats.queries,
@@ -69,7 +85,10 @@ pub fn open_retriever(
 pub fn load_queries(path: &Path, split: Option<&str>) -> anyhow::Result<Vec<Query>> {
     if !path.is_dir() {
         if split.is_some() {
-            bail!("--split picks queries of a BEIR folder, but {} is a file; give the folder", path.display());
+            bail!(
+                "--split picks queries of a BEIR folder, but {} is a file; give the folder",
+                path.display()
+            );
         }
         return Ok(read_queries(path)?);
     }
@@ -81,7 +100,10 @@ pub fn load_queries(path: &Path, split: Option<&str>) -> anyhow::Result<Vec<Quer
     let qrels_path = dataset::qrels_file(path, split)?;
     let qrels = Qrels::read(&qrels_path).context("reading qrels to select the split's queries")?;
     let wanted: HashSet<&str> = qrels.queries().iter().map(|q| q.qid.as_str()).collect();
-    let selected: Vec<Query> = queries.into_iter().filter(|q| wanted.contains(q.id.as_str())).collect();
+    let selected: Vec<Query> = queries
+        .into_iter()
+        .filter(|q| wanted.contains(q.id.as_str()))
+        .collect();
     if selected.len() < wanted.len() {
         eprintln!(
             "note: {} queries of {} have no text in {} and are not searched",
@@ -121,7 +143,10 @@ pub fn search_to_run(
     out: Option<&Path>,
     tag: &str,
 ) -> anyhow::Result<SearchStats> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("starting search threads")?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("starting search threads")?;
     let threads = pool.current_num_threads();
     let mut elapsed = Duration::ZERO;
     let mut write = |sink: &mut dyn std::io::Write| -> anyhow::Result<()> {
@@ -129,7 +154,10 @@ pub fn search_to_run(
         for batch in queries.chunks(BATCH) {
             let start = Instant::now();
             let hits: Vec<Vec<Hit>> = pool.install(|| {
-                batch.par_iter().map(|q| retriever.search(&QueryInput::text(&q.text), k)).collect::<Result<_, _>>()
+                batch
+                    .par_iter()
+                    .map(|q| retriever.search(&QueryInput::text(&q.text), k))
+                    .collect::<Result<_, _>>()
             })?;
             elapsed += start.elapsed();
             for (query, hits) in batch.iter().zip(&hits) {
@@ -147,10 +175,20 @@ pub fn search_to_run(
         }
         None => write(&mut std::io::stdout().lock())?,
     }
-    Ok(SearchStats { queries: queries.len(), threads, elapsed })
+    Ok(SearchStats {
+        queries: queries.len(),
+        threads,
+        elapsed,
+    })
 }
 
-fn search_one(retriever: &dyn Retriever, docs: &DocStore, text: &str, k: usize, format: Format) -> anyhow::Result<()> {
+fn search_one(
+    retriever: &dyn Retriever,
+    docs: &DocStore,
+    text: &str,
+    k: usize,
+    format: Format,
+) -> anyhow::Result<()> {
     let hits = retriever.search(&QueryInput::text(text), k)?;
     match format {
         Format::Json => {
@@ -183,9 +221,18 @@ fn search_one(retriever: &dyn Retriever, docs: &DocStore, text: &str, k: usize, 
 
 /// `rank  id  score  title — start of text`, one line per hit.
 fn hits_table(docs: &DocStore, hits: &[Hit]) -> String {
-    let id_width = hits.iter().map(|h| docs.id(h.doc).chars().count()).max().unwrap_or(2).max(2);
+    let id_width = hits
+        .iter()
+        .map(|h| docs.id(h.doc).chars().count())
+        .max()
+        .unwrap_or(2)
+        .max(2);
     let mut out = String::new();
-    let _ = writeln!(out, "{:>4}  {:id_width$}  {:>8}  title / text", "rank", "id", "score");
+    let _ = writeln!(
+        out,
+        "{:>4}  {:id_width$}  {:>8}  title / text",
+        "rank", "id", "score"
+    );
     for (i, hit) in hits.iter().enumerate() {
         let (title, text) = (docs.title(hit.doc), docs.text(hit.doc));
         let snippet = match (title.trim().is_empty(), text.trim().is_empty()) {
@@ -193,7 +240,14 @@ fn hits_table(docs: &DocStore, hits: &[Hit]) -> String {
             (false, true) => title.trim().to_owned(),
             _ => text.trim().to_owned(),
         };
-        let _ = writeln!(out, "{:>4}  {:id_width$}  {:>8.4}  {}", i + 1, docs.id(hit.doc), hit.score, shorten(&snippet, 90));
+        let _ = writeln!(
+            out,
+            "{:>4}  {:id_width$}  {:>8.4}  {}",
+            i + 1,
+            docs.id(hit.doc),
+            hit.score,
+            shorten(&snippet, 90)
+        );
     }
     out
 }
@@ -206,4 +260,3 @@ fn shorten(text: &str, max: usize) -> String {
         None => one_line,
     }
 }
-

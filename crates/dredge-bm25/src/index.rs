@@ -30,6 +30,8 @@ pub const INFO_FILE: &str = "dredge-bm25.json";
 pub const FORMAT_VERSION: u32 = 1;
 
 const TEXT_FIELD: &str = "text";
+/// Up to this `k`, top-k selection uses a heap; above, select-then-sort.
+const HEAP_MAX_K: usize = 64;
 const DOC_FIELD: &str = "doc";
 
 /// What a BM25 folder holds: saved as `dredge-bm25.json` beside tantivy's files,
@@ -295,6 +297,8 @@ struct Scratch {
     /// Ordinals with a non-zero accumulator (sparse queries only).
     touched: Vec<u32>,
     top: TopK,
+    /// Candidate keys for large `k` (see [`Bm25Index::select`]).
+    candidates: Vec<u64>,
 }
 
 /// A query term with its weight and where its postings are.
@@ -515,6 +519,7 @@ impl Bm25Index {
             acc: vec![0.0; self.len()],
             touched: Vec::new(),
             top: TopK::new(0),
+            candidates: Vec::new(),
         })
     }
 
@@ -571,7 +576,7 @@ impl Bm25Index {
         }
         let postings: u64 = terms.iter().map(|t| t.doc_freq).sum();
         // Few postings: remember which accumulators were touched. Many: scan them all.
-        let sparse = postings.saturating_mul(4) < self.len() as u64;
+        let sparse = postings.saturating_mul(2) < self.len() as u64;
         for term in &terms {
             if sparse {
                 self.accumulate::<true>(scratch, term)?;
@@ -579,28 +584,84 @@ impl Bm25Index {
                 self.accumulate::<false>(scratch, term)?;
             }
         }
+        Ok(self.select(scratch, k, sparse))
+    }
+
+    /// Moves the non-zero accumulators out (leaving them zero) and keeps the best
+    /// `k`, in [`Hit::rank_cmp`] order. Small `k`: a bounded heap behind a score
+    /// threshold, so most documents cost one comparison. Large `k`: every candidate
+    /// as one integer key (score bits, then inverted doc id: scores are finite and
+    /// positive, so integer order is rank order), a linear-time selection of the
+    /// best `k`, and a sort of those.
+    fn select(&self, scratch: &mut Scratch, k: usize, sparse: bool) -> Vec<Hit> {
         let Scratch {
-            acc, touched, top, ..
+            acc,
+            touched,
+            top,
+            candidates,
+            ..
         } = scratch;
-        top.reset(k);
-        let mut push = |ordinal: usize, acc: &mut [f32]| {
-            let score = acc[ordinal];
-            if score != 0.0 {
-                acc[ordinal] = 0.0;
-                top.push(self.doc_of[ordinal], score);
+        let doc_of = &self.doc_of;
+        if k <= HEAP_MAX_K {
+            top.reset(k);
+            // Zero (untouched) slots never pass: the threshold starts above zero.
+            let mut threshold = f32::MIN_POSITIVE;
+            let mut offer = |ordinal: u32, score: f32, threshold: &mut f32| {
+                top.push(doc_of[ordinal as usize], score);
+                if let Some(t) = top.threshold() {
+                    *threshold = t;
+                }
+            };
+            if sparse {
+                for &ordinal in touched.iter() {
+                    let score = std::mem::take(&mut acc[ordinal as usize]);
+                    if score >= threshold {
+                        offer(ordinal, score, &mut threshold);
+                    }
+                }
+                touched.clear();
+            } else {
+                for (ordinal, &score) in acc.iter().enumerate() {
+                    if score >= threshold {
+                        offer(ordinal as u32, score, &mut threshold);
+                    }
+                }
+                acc.fill(0.0);
             }
-        };
-        if sparse {
-            for &ordinal in touched.iter() {
-                push(ordinal as usize, acc);
-            }
-            touched.clear();
+            top.drain_sorted()
         } else {
-            for ordinal in 0..acc.len() {
-                push(ordinal, acc);
+            candidates.clear();
+            let key = |score: f32, doc: DocId| {
+                (u64::from(score.to_bits()) << 32) | u64::from(u32::MAX - doc.0)
+            };
+            if sparse {
+                for &ordinal in touched.iter() {
+                    let score = std::mem::take(&mut acc[ordinal as usize]);
+                    candidates.push(key(score, doc_of[ordinal as usize]));
+                }
+                touched.clear();
+            } else {
+                candidates.extend(
+                    acc.iter()
+                        .zip(doc_of.iter())
+                        .filter(|&(&score, _)| score > 0.0)
+                        .map(|(&score, &doc)| key(score, doc)),
+                );
+                acc.fill(0.0);
             }
+            if candidates.len() > k {
+                candidates.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
+                candidates.truncate(k);
+            }
+            candidates.sort_unstable_by(|a, b| b.cmp(a));
+            candidates
+                .iter()
+                .map(|&key| Hit {
+                    doc: DocId(u32::MAX - key as u32),
+                    score: f32::from_bits((key >> 32) as u32),
+                })
+                .collect()
         }
-        Ok(top.drain_sorted())
     }
 
     /// Adds one term's scores into the accumulator, block by block.
@@ -808,8 +869,11 @@ mod tests {
                 "search and score agree exactly"
             );
         }
-        let top2 = index.search_text(query, 2).unwrap();
-        assert_eq!(top2, hits[..hits.len().min(2)]);
+        for k in [2, 70] {
+            // Heap selection below HEAP_MAX_K, select-then-sort above it.
+            let top = index.search_text(query, k).unwrap();
+            assert_eq!(top, hits[..hits.len().min(k)]);
+        }
     }
 
     const DOCS: [(&str, &str); 6] = [

@@ -1,5 +1,7 @@
 //! BM25 search as Pyserini (Lucene) does it, on tantivy: the same English
-//! analysis, the same formula with configurable `k1`/`b`, float for float.
+//! analysis, the same formula with configurable `k1`/`b`, the same float operations
+//! per term (a document's per-term scores are summed in `f32`, where Lucene sums in
+//! `f64`, so a total can differ from Lucene's in its last bit).
 //!
 //! - [`EnglishAnalyzer`]: Lucene's `EnglishAnalyzer` (UAX #29 words, possessive
 //!   removal, lowercase, 33 stop words, the original Porter stemmer).

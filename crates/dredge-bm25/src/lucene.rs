@@ -1,4 +1,4 @@
-//! BM25 exactly as Lucene (>= 8) computes it, float for float.
+//! BM25 as Lucene (>= 8) computes it: each term's score float for float.
 //!
 //! For a query term with document frequency `df` in a collection of `N` documents
 //! that have at least one term, and a document of length `dl` holding it `tf`
