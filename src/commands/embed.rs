@@ -105,15 +105,10 @@ fn summary(
     } else {
         format!(", prefix {prefix:?}")
     };
-    let waste = if stats.padded_tokens > 0 {
-        100.0 * (stats.padded_tokens - stats.tokens) as f64 / stats.padded_tokens as f64
-    } else {
-        0.0
-    };
     let seconds = stats.seconds.max(1e-9);
     format!(
         "model      {} ({}-d, {} pooling{}, max {} tokens{prefix})\n\
-         encoded    {} {what} in {:.1} s: {:.1} {what}/s, {:.0} tokens/s (batch {}, {:.1}% padding)\n\
+         encoded    {} {what} in {:.1} s: {:.1} {what}/s, {:.0} tokens/s (batch {}, {:.1} GFLOP/s)\n\
          tokens     {} ({} texts cut at {} tokens, {} empty)\n\
          wrote      {} ({} x {} float32) and {}\n",
         d.model_name,
@@ -126,7 +121,7 @@ fn summary(
         stats.texts as f64 / seconds,
         stats.tokens as f64 / seconds,
         encoder.batch_size(),
-        waste,
+        stats.flops as f64 / 1e9 / seconds,
         stats.tokens,
         stats.truncated,
         d.max_length,
