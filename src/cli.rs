@@ -358,6 +358,28 @@ pub struct MineArgs {
     #[arg(long, default_value_t = 200)]
     pub depth: usize,
 
+    /// Dense candidates from precomputed document vectors (float32 .npy, rows named
+    /// by --doc-ids), searched exactly; for --candidates dense or hybrid.
+    #[arg(long, value_name = "FILE.npy")]
+    pub doc_vectors: Option<PathBuf>,
+
+    /// Ids of --doc-vectors' rows (default: FILE.ids.txt beside it).
+    #[arg(long, value_name = "FILE")]
+    pub doc_ids: Option<PathBuf>,
+
+    /// Query vectors (float32 .npy, rows named by --query-ids by query id) for
+    /// dense or hybrid candidates.
+    #[arg(long, value_name = "FILE.npy")]
+    pub query_vectors: Option<PathBuf>,
+
+    /// Ids of --query-vectors' rows (default: FILE.ids.txt beside it).
+    #[arg(long, value_name = "FILE")]
+    pub query_ids: Option<PathBuf>,
+
+    /// The k of reciprocal rank fusion for --candidates hybrid.
+    #[arg(long, default_value_t = 60.0)]
+    pub rrf_k: f32,
+
     /// Rank window negatives come from, MIN:MAX (0-based, MAX excluded; MIN: or
     /// :MAX for one bound).
     #[arg(long, value_name = "MIN:MAX")]

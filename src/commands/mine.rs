@@ -1,14 +1,17 @@
 //! `dredge mine`: hard negatives for training, from an index and queries with
 //! positives (BEIR queries + qrels, or FlagEmbedding training pairs).
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use dredge_core::{DocStore, Qrels, Retriever, dataset};
+use dredge_ann::{Ann, DenseIndex, Similarity};
+use dredge_core::{DocStore, Fusion, HybridRetriever, Qrels, Retriever, dataset};
 use dredge_mine::{
-    Audit, BeirInput, FilterOrder, Holdout, MineConfig, Miner, OnShort, OutputFormat, PairsReader,
-    PositiveScore, RankRange, Sampling,
+    Audit, BeirInput, FilterOrder, Holdout, MineConfig, MineQuery, Miner, OnShort, OutputFormat,
+    PairsReader, PositiveScore, RankRange, Sampling,
 };
 
 use crate::cli::{MineArgs, SearchMode};
@@ -84,13 +87,118 @@ fn plan(args: &MineArgs) -> anyhow::Result<Plan> {
     })
 }
 
-fn open_candidates(index: &IndexDir, args: &MineArgs) -> anyhow::Result<Box<dyn Retriever>> {
+/// The ids file of a vectors file: `--*-ids`, else `FILE.ids.txt` beside `FILE.npy`.
+fn ids_beside(vectors: &Path, given: Option<&Path>) -> PathBuf {
+    given
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| vectors.with_extension("ids.txt"))
+}
+
+/// A flat (exact) dense index of `--doc-vectors`, aligned to the index's documents,
+/// in a temporary folder removed when dropped.
+struct TempDense {
+    dir: PathBuf,
+}
+
+impl Drop for TempDense {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn open_dense(args: &MineArgs, docs: &DocStore) -> anyhow::Result<(DenseIndex, TempDense)> {
+    let Some(vectors) = &args.doc_vectors else {
+        bail!(
+            "--candidates {} needs dense vectors: this index has no dense component (`dredge index` writes BM25 only), \
+             so give the corpus vectors with --doc-vectors FILE.npy (and --query-vectors)",
+            args.candidates
+        );
+    };
+    let ids = ids_beside(vectors, args.doc_ids.as_deref());
+    let matrix = dredge_ann::read_doc_vectors(vectors, &ids, docs)?;
+    let temp = TempDense {
+        dir: std::env::temp_dir().join(format!("dredge-mine-dense-{}", std::process::id())),
+    };
+    let index = DenseIndex::build(&temp.dir, &matrix, Similarity::Cosine, &Ann::Flat)?;
+    Ok((index, temp))
+}
+
+/// The candidate source, and the temporary dense index it may use.
+fn open_candidates(
+    index: &IndexDir,
+    args: &MineArgs,
+    docs: &DocStore,
+) -> anyhow::Result<(Arc<dyn Retriever>, Option<TempDense>)> {
+    let bm25 = || -> anyhow::Result<Arc<dyn Retriever>> {
+        Ok(Arc::from(open_retriever(
+            index,
+            SearchMode::Bm25,
+            None,
+            None,
+        )?))
+    };
     match args.candidates.as_str() {
-        "bm25" => open_retriever(index, SearchMode::Bm25, None, None),
-        other => bail!(
-            "--candidates {other} needs a dense component in the index, and this dredge cannot build one into an index yet \
-             (`dredge index` writes BM25 only); use --candidates bm25"
-        ),
+        "bm25" => Ok((bm25()?, None)),
+        "dense" => {
+            let (dense, temp) = open_dense(args, docs)?;
+            Ok((Arc::new(dense), Some(temp)))
+        }
+        _ => {
+            let (dense, temp) = open_dense(args, docs)?;
+            let hybrid = HybridRetriever::new(
+                bm25()?,
+                Arc::new(dense),
+                Fusion::Rrf { k: args.rrf_k },
+                args.depth,
+            )?;
+            Ok((Arc::new(hybrid), Some(temp)))
+        }
+    }
+}
+
+/// Query vectors by query id, from `--query-vectors`.
+fn query_vectors(args: &MineArgs) -> anyhow::Result<Option<HashMap<String, Arc<[f32]>>>> {
+    if args.candidates == "bm25" {
+        return Ok(None);
+    }
+    let Some(path) = &args.query_vectors else {
+        bail!(
+            "--candidates {} needs query vectors: give --query-vectors FILE.npy (rows named by query id)",
+            args.candidates
+        );
+    };
+    let ids = ids_beside(path, args.query_ids.as_deref());
+    let (names, matrix) = dredge_core::read_vectors(path, &ids)?;
+    let cols = matrix.cols;
+    Ok(Some(
+        names
+            .into_iter()
+            .zip(matrix.data.chunks_exact(cols.max(1)))
+            .map(|(n, row)| (n, Arc::from(row)))
+            .collect(),
+    ))
+}
+
+/// Gives each query its vector; a query without one is an error naming it.
+fn with_vector<'a>(
+    vectors: &'a Option<HashMap<String, Arc<[f32]>>>,
+    path: Option<&'a Path>,
+) -> impl Fn(dredge_mine::Result<MineQuery>) -> dredge_mine::Result<MineQuery> + 'a {
+    move |q| {
+        let mut q = q?;
+        if let Some(map) = vectors {
+            match map.get(&q.qid) {
+                Some(v) => q.vector = Some(v.clone()),
+                None => {
+                    return Err(dredge_mine::Error::Config(format!(
+                        "query `{}` has no vector in {}",
+                        q.qid,
+                        path.map_or("--query-vectors".into(), |p| p.display().to_string())
+                    )));
+                }
+            }
+        }
+        Ok(q)
     }
 }
 
@@ -106,7 +214,9 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
 fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
     let index = IndexDir::open(&args.index)?;
     let docs: DocStore = index.docs()?;
-    let retriever = open_candidates(&index, args)?;
+    let (retriever, _temp_dense) = open_candidates(&index, args, &docs)?;
+    let vectors = query_vectors(args)?;
+    let attach = with_vector(&vectors, args.query_vectors.as_deref());
     let holdout = match &args.holdout_qrels {
         Some(path) => Some(Holdout::new(
             &Qrels::read(path).context("reading --holdout-qrels")?,
@@ -119,8 +229,12 @@ fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
     let mut audit: Audit = if let Some(pairs) = &args.pairs {
         let groups = PairsReader::groups(pairs, miner.keys())?;
         let mut reader = PairsReader::open(pairs, miner.keys())?;
-        let mut audit =
-            miner.mine_to_file(reader.by_ref(), &groups, &args.out, holdout.as_ref())?;
+        let mut audit = miner.mine_to_file(
+            reader.by_ref().map(&attach),
+            &groups,
+            &args.out,
+            holdout.as_ref(),
+        )?;
         audit.input = reader.counts.clone();
         audit
     } else {
@@ -132,8 +246,12 @@ fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
         let qrels = Qrels::read(&qrels_path).context("reading qrels")?;
         let mut input = BeirInput::new(queries, &qrels, &docs)?;
         let groups = input.groups(miner.keys())?;
-        let mut audit =
-            miner.mine_to_file(input.queries()?, &groups, &args.out, holdout.as_ref())?;
+        let mut audit = miner.mine_to_file(
+            input.queries()?.map(&attach),
+            &groups,
+            &args.out,
+            holdout.as_ref(),
+        )?;
         audit.input = input.counts.clone();
         if audit.input.qrels_queries_missing > 0 {
             eprintln!(

@@ -441,7 +441,7 @@ impl Audit {
         if let Some(h) = &self.holdout {
             let _ = writeln!(
                 s,
-                "held-out positives: {} of {} queries; {} retrieved, {} caught by filters, {} mined as negatives",
+                "held-out positives: {} (of {} queries); {} retrieved, {} caught by filters, {} mined as negatives",
                 h.positives,
                 h.queries,
                 h.in_candidates,

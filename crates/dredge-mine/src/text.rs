@@ -22,24 +22,66 @@ pub fn document_key(title: &str, text: &str) -> u64 {
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0100_0000_01b3;
 
-fn key_of_words<'a>(words: impl Iterator<Item = &'a str>) -> u64 {
-    let mut h = FNV_OFFSET;
-    let mut feed = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(FNV_PRIME);
+#[inline(always)]
+fn fnv(h: u64, byte: u8) -> u64 {
+    (h ^ byte as u64).wrapping_mul(FNV_PRIME)
+}
+
+/// Feeds the lowercased `word` into `h`: bytes directly for ASCII, else char by
+/// char through Unicode lowercasing, as [`dredge_core::normalize_text`] does.
+#[inline]
+fn feed_word(mut h: u64, word: &str) -> u64 {
+    if word.is_ascii() {
+        for &b in word.as_bytes() {
+            h = fnv(h, b.to_ascii_lowercase());
         }
-    };
-    let mut buf = [0u8; 4];
-    for (i, word) in words.enumerate() {
-        if i > 0 {
-            feed(b" ");
-        }
+    } else {
+        let mut buf = [0u8; 4];
         for c in word.chars().flat_map(char::to_lowercase) {
-            feed(c.encode_utf8(&mut buf).as_bytes());
+            for &b in c.encode_utf8(&mut buf).as_bytes() {
+                h = fnv(h, b);
+            }
         }
     }
     h
+}
+
+fn key_of_words<'a>(words: impl Iterator<Item = &'a str>) -> u64 {
+    let mut h = FNV_OFFSET;
+    for (i, word) in words.enumerate() {
+        if i > 0 {
+            h = fnv(h, b' ');
+        }
+        h = feed_word(h, word);
+    }
+    h
+}
+
+/// [`document_key`] and [`text_key`] of one document in one pass over its text.
+fn document_and_text_keys(title: &str, text: &str) -> (u64, u64) {
+    let (mut joined, mut alone) = (key_of_words(title.split_whitespace()), FNV_OFFSET);
+    let mut joined_started = title.split_whitespace().next().is_some();
+    for (i, word) in text.split_whitespace().enumerate() {
+        if joined_started {
+            joined = fnv(joined, b' ');
+        }
+        joined_started = true;
+        if i > 0 {
+            alone = fnv(alone, b' ');
+        }
+        let before = (joined, alone);
+        if word.is_ascii() {
+            for &b in word.as_bytes() {
+                let b = b.to_ascii_lowercase();
+                joined = fnv(joined, b);
+                alone = fnv(alone, b);
+            }
+        } else {
+            joined = feed_word(before.0, word);
+            alone = feed_word(before.1, word);
+        }
+    }
+    (joined, alone)
 }
 
 /// Normalised-text keys of every document of a [`DocStore`]: of its joined
@@ -59,10 +101,7 @@ impl TextKeys {
             .into_par_iter()
             .map(|i| {
                 let d = DocId::from_index(i);
-                (
-                    document_key(docs.title(d), docs.text(d)),
-                    text_key(docs.text(d)),
-                )
+                document_and_text_keys(docs.title(d), docs.text(d))
             })
             .collect();
         let (joined, text): (Vec<u64>, Vec<u64>) = pairs.into_iter().unzip();
@@ -120,17 +159,16 @@ mod tests {
     use dredge_core::{document_text, normalize_text};
     use proptest::prelude::*;
 
-    fn fnv(bytes: &[u8]) -> u64 {
-        bytes
-            .iter()
-            .fold(FNV_OFFSET, |h, &b| (h ^ b as u64).wrapping_mul(FNV_PRIME))
+    fn fnv_of(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(FNV_OFFSET, |h, &b| fnv(h, b))
     }
 
     proptest! {
         #[test]
         fn keys_equal_hash_of_normalised_text(title in "[ aAbB\tÉé\n]{0,12}", text in "[ aAbBİ\t\n.]{0,20}") {
-            prop_assert_eq!(text_key(&text), fnv(normalize_text(&text).as_bytes()));
-            prop_assert_eq!(document_key(&title, &text), fnv(normalize_text(&document_text(&title, &text)).as_bytes()));
+            prop_assert_eq!(text_key(&text), fnv_of(normalize_text(&text).as_bytes()));
+            prop_assert_eq!(document_key(&title, &text), fnv_of(normalize_text(&document_text(&title, &text)).as_bytes()));
+            prop_assert_eq!(document_and_text_keys(&title, &text), (document_key(&title, &text), text_key(&text)));
         }
     }
 
