@@ -30,6 +30,8 @@ pub const INFO_FILE: &str = "dredge-bm25.json";
 pub const FORMAT_VERSION: u32 = 1;
 
 const TEXT_FIELD: &str = "text";
+/// Postings per tantivy block.
+const BLOCK: usize = 128;
 /// Up to this `k`, top-k selection uses a heap; above, select-then-sort.
 const HEAP_MAX_K: usize = 64;
 const DOC_FIELD: &str = "doc";
@@ -641,12 +643,14 @@ impl Bm25Index {
                 }
                 touched.clear();
             } else {
-                candidates.extend(
-                    acc.iter()
-                        .zip(doc_of.iter())
-                        .filter(|&(&score, _)| score > 0.0)
-                        .map(|(&score, &doc)| key(score, doc)),
-                );
+                // Branch-free compaction: write every key, advance past positive ones.
+                candidates.resize(acc.len(), 0);
+                let mut kept = 0;
+                for (&score, &doc) in acc.iter().zip(doc_of.iter()) {
+                    candidates[kept] = key(score, doc);
+                    kept += usize::from(score > 0.0);
+                }
+                candidates.truncate(kept);
                 acc.fill(0.0);
             }
             if candidates.len() > k {
@@ -672,12 +676,9 @@ impl Bm25Index {
     ) -> Result<()> {
         let weight = term.weight;
         let cache = &self.cache.0;
-        // tf = 1 is the common case: one table lookup instead of a division.
-        let mut once = [0f32; 256];
-        for (slot, &inverse) in once.iter_mut().zip(cache.iter()) {
-            *slot = term_score(weight, 1, inverse);
-        }
         let Scratch { acc, touched, .. } = scratch;
+        let mut inverse = [0f32; BLOCK];
+        let mut scores = [0f32; BLOCK];
         for &(s, ref info) in &term.postings {
             let segment = &self.segments[s];
             let base = segment.base as usize;
@@ -691,19 +692,28 @@ impl Bm25Index {
                 if docs.is_empty() {
                     break;
                 }
-                for (&doc, &tf) in docs.iter().zip(block.freqs()) {
-                    let doc = doc as usize;
-                    let norm = norms[doc] as usize;
-                    let score = if tf == 1 {
-                        once[norm]
-                    } else {
-                        term_score(weight, tf, cache[norm])
-                    };
-                    let slot = &mut acc[doc];
-                    if SPARSE && *slot == 0.0 {
-                        touched.push((base + doc) as u32);
+                if block.freqs().len() != docs.len() {
+                    return Err(Error::format(
+                        &self.dir,
+                        "postings without term frequencies (rebuild the index)",
+                    ));
+                }
+                // Three passes so that the middle one, with the division, runs on
+                // SIMD lanes: gather the norms, score, scatter into the accumulator.
+                for (docs, freqs) in docs.chunks(BLOCK).zip(block.freqs().chunks(BLOCK)) {
+                    for (inv, &doc) in inverse.iter_mut().zip(docs) {
+                        *inv = cache[norms[doc as usize] as usize];
                     }
-                    *slot += score;
+                    for ((score, &tf), &inv) in scores.iter_mut().zip(freqs).zip(&inverse) {
+                        *score = term_score(weight, tf, inv);
+                    }
+                    for (&doc, &score) in docs.iter().zip(&scores) {
+                        let slot = &mut acc[doc as usize];
+                        if SPARSE && *slot == 0.0 {
+                            touched.push(base as u32 + doc);
+                        }
+                        *slot += score;
+                    }
                 }
                 block.advance();
             }
