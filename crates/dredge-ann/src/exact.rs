@@ -13,8 +13,8 @@ use crate::kernels::{self, MR, NR};
 use crate::similarity::Similarity;
 use crate::store::VectorStore;
 
-/// Largest packed query group, in bytes (kept well inside L2).
-const GROUP_BYTES: usize = 256 * 1024;
+/// Largest packed query group, in bytes (a `KC` slice of it stays in L2).
+const GROUP_BYTES: usize = 512 * 1024;
 /// Smallest document range worth a task of its own.
 const MIN_DOCS_PER_TASK: usize = 4096;
 
@@ -37,7 +37,7 @@ pub(crate) fn search_batch(
     // Query groups: enough of them to feed every thread, each a whole number of tiles
     // and small enough to stay in cache.
     let max_group = (GROUP_BYTES / (dim * 4)).max(MR) / MR * MR;
-    let group = nq.div_ceil(threads * 4).div_ceil(MR).max(1) * MR;
+    let group = nq.div_ceil(threads * 2).div_ceil(MR).max(1) * MR;
     let group = group.min(max_group).max(MR);
     let groups = nq.div_ceil(group);
     // Document ranges: split only when query groups alone leave threads idle.
@@ -92,6 +92,10 @@ pub(crate) fn search_batch(
     out
 }
 
+/// Length of the slices of the dimension the kernel works on, so that a packed
+/// document panel slice (`KC x NR`) and a query tile slice (`KC x MR`) stay in L1.
+const KC: usize = 128;
+
 /// Scans documents `docs` for the queries `queries` (a group), returning each
 /// query's best `k` among them, best first.
 fn scan(
@@ -114,55 +118,80 @@ fn scan(
             tile[kk * MR + qi % MR] = v;
         }
     }
-    let qnorms: Vec<f32> = if l2 {
-        queries.chunks_exact(dim).map(kernels::sq_norm).collect()
-    } else {
-        Vec::new()
-    };
+    // Scores are `alpha * dot - row_bias - col_bias`: the dot product itself, or for
+    // L2 the negated squared distance `2 q.x - |q|^2 - |x|^2`.
+    let alpha = if l2 { 2.0 } else { 1.0 };
+    let mut row_bias = vec![0.0f32; tiles * MR];
+    if l2 {
+        for (qi, q) in queries.chunks_exact(dim).enumerate() {
+            row_bias[qi] = kernels::sq_norm(q);
+        }
+    }
     let norms = store.sq_norms();
     let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
-    let mut floor = vec![f32::NEG_INFINITY; nq];
+    // Padding queries (beyond nq) never accept anything.
+    let mut floors = vec![f32::INFINITY; tiles * MR];
+    floors[..nq].fill(f32::NEG_INFINITY);
     let mut xpack = vec![0.0f32; dim * NR];
-    let mut out = [0.0f32; MR * NR];
+    let zeros = vec![0.0f32; dim];
+    let mut acc = vec![[0.0f32; MR * NR]; tiles];
+    let mut col_bias = [0.0f32; NR];
     let mut start = docs.start;
     while start < docs.end {
         let valid = NR.min(docs.end - start);
-        // Pack NR documents interleaved: xpack[kk][j] = row start+j at kk.
-        for j in 0..NR {
+        // Pack NR documents interleaved: xpack[kk][j] = row start+j at kk (padding
+        // documents are zero, and get a score of -inf through their bias).
+        let rows: [&[f32]; NR] = std::array::from_fn(|j| {
             if j < valid {
-                let row = store.row(DocId::from_index(start + j));
-                for (kk, &v) in row.iter().enumerate() {
-                    xpack[kk * NR + j] = v;
-                }
+                store.row(DocId::from_index(start + j))
             } else {
-                for kk in 0..dim {
-                    xpack[kk * NR + j] = 0.0;
-                }
+                &zeros
+            }
+        });
+        for (kk, out) in xpack.chunks_exact_mut(NR).enumerate() {
+            for (o, row) in out.iter_mut().zip(&rows) {
+                *o = row[kk];
             }
         }
-        for t in 0..tiles {
-            (kern.tile)(
-                &qpack[t * dim * MR..(t + 1) * dim * MR],
-                &xpack,
-                dim,
-                &mut out,
-            );
-            for i in 0..MR.min(nq - t * MR) {
+        for (j, bias) in col_bias.iter_mut().enumerate() {
+            *bias = if j >= valid {
+                f32::INFINITY
+            } else if l2 {
+                norms[start + j]
+            } else {
+                0.0
+            };
+        }
+        acc.iter_mut().for_each(|a| *a = [0.0; MR * NR]);
+        let mut k0 = 0;
+        while k0 < dim {
+            let len = KC.min(dim - k0);
+            let x = &xpack[k0 * NR..(k0 + len) * NR];
+            for (t, a) in acc.iter_mut().enumerate() {
+                let q = &qpack[t * dim * MR + k0 * MR..t * dim * MR + (k0 + len) * MR];
+                (kern.tile)(q, x, len, a);
+            }
+            k0 += len;
+        }
+        for (t, a) in acc.iter_mut().enumerate() {
+            let rows = t * MR..(t + 1) * MR;
+            let row_bias: &[f32; MR] = row_bias[rows.clone()].try_into().expect("MR rows");
+            let tile_floors: &[f32; MR] = floors[rows.clone()].try_into().expect("MR rows");
+            let masks = (kern.finalize)(a, alpha, row_bias, &col_bias, tile_floors);
+            for (i, &mask) in masks.iter().enumerate() {
+                let mut mask = mask;
                 let qi = t * MR + i;
-                let scores = &out[i * NR..i * NR + valid];
-                for (j, &s) in scores.iter().enumerate() {
-                    let s = if l2 {
-                        2.0 * s - norms[start + j] - qnorms[qi]
-                    } else {
-                        s
-                    };
-                    // Documents come in increasing id order, so a score equal to the
-                    // current k-th best can never enter: strict comparison suffices.
-                    if s > floor[qi] {
+                while mask != 0 {
+                    let j = mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    let s = a[i * NR + j];
+                    // Documents come in increasing id order, so a score equal to
+                    // the current k-th best can never enter: `>` suffices.
+                    if s > floors[qi] {
                         let top = &mut tops[qi];
                         top.push(DocId::from_index(start + j), s);
                         if let Some(t) = top.threshold() {
-                            floor[qi] = t;
+                            floors[qi] = t;
                         }
                     }
                 }

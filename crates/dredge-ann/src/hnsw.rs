@@ -32,7 +32,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
-use dredge_core::{DocId, Hit, Id, write_file};
+use dredge_core::{DocId, Hit, write_file};
 use hnsw_rs::hnsw::Hnsw;
 use hnsw_rs::prelude::Distance;
 use memmap2::Mmap;
@@ -41,7 +41,6 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::similarity::Similarity;
-use crate::store::VectorStore;
 
 const MAGIC: &[u8; 8] = b"DRHNSW\0\x01";
 const HEADER: usize = 64;
@@ -50,6 +49,8 @@ const MAX_LAYERS: usize = 16;
 /// Points inserted one by one before the parallel insert starts: hnsw_rs links a
 /// point to nothing when it is inserted concurrently with the very first one.
 const SERIAL_PREFIX: usize = 256;
+/// How many neighbours ahead search prefetches vectors.
+const PREFETCH_AHEAD: usize = 1;
 
 /// Parameters of an HNSW graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -147,15 +148,16 @@ fn permutation(n: usize, seed: u64) -> Vec<usize> {
     order
 }
 
-/// Builds the graph of every row of `store` with hnsw_rs (parallel insert on the
-/// current rayon pool) and flattens it.
+/// Builds the graph of the rows of `data` (`n x dim`, as they will be stored) with
+/// hnsw_rs (parallel insert on the current rayon pool) and flattens it.
 pub(crate) fn build(
-    store: &VectorStore,
+    data: &[f32],
+    dim: usize,
     similarity: Similarity,
     params: &HnswParams,
 ) -> Result<GraphData> {
     params.check()?;
-    let n = store.len();
+    let n = data.len() / dim;
     if n > u32::MAX as usize {
         return Err(Error::Parameter(format!(
             "{n} rows are more than HNSW point ids (u32) can hold"
@@ -164,7 +166,11 @@ pub(crate) fn build(
     let kern = kernels::kernels();
     let offset = if similarity == Similarity::InnerProduct {
         // |a.b| <= |a||b| <= max |x|^2, with a margin for rounding.
-        store.sq_norms().iter().fold(0.0f32, |a, &b| a.max(b)) * 1.001 + 1e-6
+        let max = data
+            .par_chunks_exact(dim)
+            .map(kernels::sq_norm)
+            .reduce(|| 0.0, f32::max);
+        max * 1.001 + 1e-6
     } else {
         0.0
     };
@@ -179,7 +185,7 @@ pub(crate) fn build(
     let order = permutation(n, params.seed);
     let items: Vec<(&[f32], usize)> = order
         .iter()
-        .map(|&i| (store.row(DocId::from_index(i)), i))
+        .map(|&i| (&data[i * dim..(i + 1) * dim], i))
         .collect();
     let prefix = SERIAL_PREFIX.min(n);
     for &item in &items[..prefix] {
@@ -485,13 +491,19 @@ impl Graph {
 
     /// Layered greedy search (Malkov & Yashunin, algorithms 2 and 5) for the `k`
     /// points of smallest `distance`, exploring `ef` candidates on layer 0.
-    pub(crate) fn search<F: Fn(u32) -> f32>(
+    /// `prefetch_point` asks for a point's vector to be brought into cache.
+    pub(crate) fn search<F, P>(
         &self,
         distance: F,
+        prefetch_point: P,
         k: usize,
         ef: usize,
         scratch: &mut Scratch,
-    ) -> Vec<Hit> {
+    ) -> Vec<Hit>
+    where
+        F: Fn(u32) -> f32,
+        P: Fn(u32),
+    {
         let ef = ef.max(k).max(1);
         let mut ep = self.entry;
         let mut ep_dist = distance(ep);
@@ -531,15 +543,26 @@ impl Graph {
             if c.dist > bound {
                 break;
             }
-            let list = self.neighbours(c.point, 0);
-            for (i, &nb) in list.iter().enumerate() {
-                if let Some(&next) = list.get(i + 1) {
-                    prefetch(&visited[next as usize]);
+            // Mark the unvisited neighbours first, then compute their distances
+            // with the next rows prefetched while the current one is compared.
+            let mut fresh = [0u32; 512];
+            let mut count = 0;
+            for &nb in self.neighbours(c.point, 0) {
+                let seen = &mut visited[nb as usize];
+                if *seen != tag {
+                    *seen = tag;
+                    fresh[count] = nb;
+                    count += 1;
                 }
-                if visited[nb as usize] == tag {
-                    continue;
+            }
+            let fresh = &fresh[..count];
+            for &nb in fresh.iter().take(PREFETCH_AHEAD) {
+                prefetch_point(nb);
+            }
+            for (i, &nb) in fresh.iter().enumerate() {
+                if let Some(&next) = fresh.get(i + PREFETCH_AHEAD) {
+                    prefetch_point(next);
                 }
-                visited[nb as usize] = tag;
                 let d = distance(nb);
                 if results.len() < ef || d < bound {
                     candidates.push(Reverse(Cand { dist: d, point: nb }));
@@ -565,16 +588,19 @@ impl Graph {
     }
 }
 
+/// Asks for the cache lines of `data` to be loaded (a hint; never faults).
 #[inline]
-fn prefetch<T>(value: &T) {
+pub(crate) fn prefetch(data: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // SAFETY: prefetching is a hint that never faults; SSE is part of x86-64.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast::<i8>()) };
+        for line in data.chunks(16) {
+            // SAFETY: prefetching is a hint that never faults; SSE is part of x86-64.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast::<i8>()) };
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
+    let _ = data;
 }
 
 /// A candidate: distance (lower is closer) and point, ordered by distance then

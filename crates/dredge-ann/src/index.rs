@@ -34,6 +34,8 @@ pub const GRAPH_FILE: &str = "hnsw.bin";
 pub const FORMAT_NAME: &str = "dredge-dense";
 /// The manifest format version this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
+/// Rows whose squared norm is within this of 1 count as normalised for cosine.
+const UNIT_TOLERANCE: f32 = 1e-5;
 /// `ef` used by [`Retriever::search`] unless [`DenseIndex::with_ef`] says otherwise.
 pub const DEFAULT_EF: usize = 128;
 
@@ -85,8 +87,9 @@ impl DenseIndex {
     /// folder `dir` (created if absent; files in it with the index's names are
     /// replaced) and opens it.
     ///
-    /// Rows must be finite; with [`Similarity::Cosine`] they are L2-normalised and
-    /// must not be all zeros. HNSW insertion runs on the current rayon pool.
+    /// Rows must be finite; with [`Similarity::Cosine`] they are L2-normalised (a
+    /// copy is made unless every row already has unit norm within 1e-5) and must
+    /// not be all zeros. HNSW insertion runs on the current rayon pool.
     pub fn build(
         dir: impl AsRef<Path>,
         vectors: &Matrix,
@@ -121,7 +124,12 @@ impl DenseIndex {
                 "vector of document {row} contains NaN or infinite values"
             )));
         }
-        let data: Cow<'_, [f32]> = if similarity.normalizes() {
+        // Cosine needs unit rows. Rows already normalised (as most embedding models
+        // output them) are stored as given, without a copy.
+        let unit = |row: &[f32]| (kernels::sq_norm(row) - 1.0).abs() <= UNIT_TOLERANCE;
+        let data: Cow<'_, [f32]> = if similarity.normalizes()
+            && !vectors.data.par_chunks_exact(dim).all(unit)
+        {
             let mut data = vectors.data.clone();
             let zero = data
                 .par_chunks_exact_mut(dim)
@@ -138,17 +146,18 @@ impl DenseIndex {
         fs_err::create_dir_all(dir)?;
         let vectors_path = dir.join(VECTORS_FILE);
         VectorStore::write(&vectors_path, &data, dim, similarity.normalizes())?;
-        drop(data);
-        let store = VectorStore::open(&vectors_path)?;
         let graph_path = dir.join(GRAPH_FILE);
         match ann {
-            Ann::Hnsw(params) => hnsw::build(&store, similarity, params)?.write(&graph_path)?,
+            // Built from the rows in memory: mapping the file just written would
+            // count its pages twice while hnsw_rs holds its own copy.
+            Ann::Hnsw(params) => hnsw::build(&data, dim, similarity, params)?.write(&graph_path)?,
             Ann::Flat => {
                 if graph_path.exists() {
                     fs_err::remove_file(&graph_path)?;
                 }
             }
         }
+        drop(data);
         let manifest = Manifest {
             format: FORMAT_NAME.into(),
             version: FORMAT_VERSION,
@@ -411,9 +420,22 @@ impl DenseIndex {
         }
         let kern = kernels::kernels();
         let store = &self.store;
+        let prefetch = |p: u32| hnsw::prefetch(store.row(DocId(p)));
         self.pool.with(|scratch| match self.similarity() {
-            Similarity::L2 => graph.search(|p| (kern.l2sq)(q, store.row(DocId(p))), k, ef, scratch),
-            _ => graph.search(|p| -(kern.dot)(q, store.row(DocId(p))), k, ef, scratch),
+            Similarity::L2 => graph.search(
+                |p| (kern.l2sq)(q, store.row(DocId(p))),
+                prefetch,
+                k,
+                ef,
+                scratch,
+            ),
+            _ => graph.search(
+                |p| -(kern.dot)(q, store.row(DocId(p))),
+                prefetch,
+                k,
+                ef,
+                scratch,
+            ),
         })
     }
 }

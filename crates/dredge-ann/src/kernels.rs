@@ -11,6 +11,10 @@ pub(crate) const MR: usize = 6;
 /// Documents per tile of the exact-search kernel.
 pub(crate) const NR: usize = 16;
 
+/// The signature of [`Kernels::finalize`].
+pub(crate) type Finalize =
+    fn(&mut [f32; MR * NR], f32, &[f32; MR], &[f32; NR], &[f32; MR]) -> [u32; MR];
+
 /// The kernels picked for this CPU.
 #[derive(Clone, Copy)]
 pub(crate) struct Kernels {
@@ -18,10 +22,14 @@ pub(crate) struct Kernels {
     pub dot: fn(&[f32], &[f32]) -> f32,
     /// `sum (a[i] - b[i])^2`.
     pub l2sq: fn(&[f32], &[f32]) -> f32,
-    /// `out[i * NR + j] = sum_k q[k * MR + i] * x[k * NR + j]` for `k < dim`, where
+    /// `acc[i * NR + j] += sum_k q[k * MR + i] * x[k * NR + j]` for `k < len`, where
     /// `q` holds `MR` queries interleaved and `x` holds `NR` documents interleaved
-    /// (both `dim * MR` / `dim * NR` long).
+    /// (at least `len * MR` / `len * NR` long).
     pub tile: fn(&[f32], &[f32], usize, &mut [f32; MR * NR]),
+    /// Turns accumulated dot products into scores in place,
+    /// `s = alpha * acc - row_bias[i] - col_bias[j]`, and returns for each row `i`
+    /// the bit mask of the columns whose score is above `floors[i]`.
+    pub finalize: Finalize,
     /// Name for reports: `avx2+fma` or `portable`.
     pub name: &'static str,
 }
@@ -39,6 +47,7 @@ pub(crate) fn kernels() -> &'static Kernels {
                     dot: avx2::dot,
                     l2sq: avx2::l2sq,
                     tile: avx2::tile,
+                    finalize: avx2::finalize,
                     name: "avx2+fma",
                 };
             }
@@ -53,6 +62,7 @@ pub(crate) fn portable_kernels() -> Kernels {
         dot: portable::dot,
         l2sq: portable::l2sq,
         tile: portable::tile,
+        finalize: portable::finalize,
         name: "portable",
     }
 }
@@ -123,9 +133,8 @@ mod portable {
         sum
     }
 
-    pub(super) fn tile(q: &[f32], x: &[f32], dim: usize, out: &mut [f32; MR * NR]) {
-        let (q, x) = (&q[..dim * MR], &x[..dim * NR]);
-        *out = [0.0; MR * NR];
+    pub(super) fn tile(q: &[f32], x: &[f32], len: usize, out: &mut [f32; MR * NR]) {
+        let (q, x) = (&q[..len * MR], &x[..len * NR]);
         for (qk, xk) in q.chunks_exact(MR).zip(x.chunks_exact(NR)) {
             for i in 0..MR {
                 let a = qk[i];
@@ -135,6 +144,24 @@ mod portable {
                 }
             }
         }
+    }
+
+    pub(super) fn finalize(
+        acc: &mut [f32; MR * NR],
+        alpha: f32,
+        row_bias: &[f32; MR],
+        col_bias: &[f32; NR],
+        floors: &[f32; MR],
+    ) -> [u32; MR] {
+        let mut masks = [0u32; MR];
+        for i in 0..MR {
+            for j in 0..NR {
+                let s = alpha * acc[i * NR + j] - (row_bias[i] + col_bias[j]);
+                acc[i * NR + j] = s;
+                masks[i] |= u32::from(s > floors[i]) << j;
+            }
+        }
+        masks
     }
 }
 
@@ -235,18 +262,23 @@ mod avx2 {
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile_impl(q: &[f32], x: &[f32], dim: usize, out: &mut [f32; MR * NR]) {
+    unsafe fn tile_impl(q: &[f32], x: &[f32], len: usize, out: &mut [f32; MR * NR]) {
         assert!(
-            q.len() >= dim * MR && x.len() >= dim * NR,
+            q.len() >= len * MR && x.len() >= len * NR,
             "tile buffers too short"
         );
         let (mut pq, mut px) = (q.as_ptr(), x.as_ptr());
-        let mut c = [[_mm256_setzero_ps(); 2]; MR];
-        // SAFETY: step k reads q[k * MR .. k * MR + MR] and x[k * NR .. k * NR + NR]
-        // for k < dim, inside the slices by the assertion above; the stores write
-        // the MR * NR outputs of `out`.
+        let po = out.as_mut_ptr();
+        // SAFETY: the loads and stores of `out` cover its MR * NR values; step k
+        // reads q[k * MR .. k * MR + MR] and x[k * NR .. k * NR + NR] for k < len,
+        // inside the slices by the assertion above.
         unsafe {
-            for _ in 0..dim {
+            let mut c = [[_mm256_setzero_ps(); 2]; MR];
+            for (i, ci) in c.iter_mut().enumerate() {
+                ci[0] = _mm256_loadu_ps(po.add(i * NR));
+                ci[1] = _mm256_loadu_ps(po.add(i * NR + 8));
+            }
+            for _ in 0..len {
                 let b0 = _mm256_loadu_ps(px);
                 let b1 = _mm256_loadu_ps(px.add(8));
                 for (i, ci) in c.iter_mut().enumerate() {
@@ -257,12 +289,57 @@ mod avx2 {
                 pq = pq.add(MR);
                 px = px.add(NR);
             }
-            let po = out.as_mut_ptr();
             for (i, ci) in c.iter().enumerate() {
                 _mm256_storeu_ps(po.add(i * NR), ci[0]);
                 _mm256_storeu_ps(po.add(i * NR + 8), ci[1]);
             }
         }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn finalize_impl(
+        acc: &mut [f32; MR * NR],
+        alpha: f32,
+        row_bias: &[f32; MR],
+        col_bias: &[f32; NR],
+        floors: &[f32; MR],
+    ) -> [u32; MR] {
+        let po = acc.as_mut_ptr();
+        let mut masks = [0u32; MR];
+        // SAFETY: loads and stores stay within the fixed-size arrays.
+        unsafe {
+            let a = _mm256_set1_ps(alpha);
+            let cb = [
+                _mm256_loadu_ps(col_bias.as_ptr()),
+                _mm256_loadu_ps(col_bias.as_ptr().add(8)),
+            ];
+            for i in 0..MR {
+                let rb = _mm256_set1_ps(row_bias[i]);
+                let floor = _mm256_set1_ps(floors[i]);
+                for (h, cb) in cb.iter().enumerate() {
+                    let p = po.add(i * NR + 8 * h);
+                    let s =
+                        _mm256_sub_ps(_mm256_mul_ps(a, _mm256_loadu_ps(p)), _mm256_add_ps(rb, *cb));
+                    _mm256_storeu_ps(p, s);
+                    let above = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(s, floor)) as u32;
+                    masks[i] |= above << (8 * h);
+                }
+            }
+        }
+        masks
+    }
+
+    pub(super) fn finalize(
+        acc: &mut [f32; MR * NR],
+        alpha: f32,
+        row_bias: &[f32; MR],
+        col_bias: &[f32; NR],
+        floors: &[f32; MR],
+    ) -> [u32; MR] {
+        // SAFETY: installed only after AVX2 and FMA were detected.
+        unsafe { finalize_impl(acc, alpha, row_bias, col_bias, floors) }
     }
 
     pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
