@@ -1,0 +1,39 @@
+"""Tables for BENCHMARKS.md from benches/mine/run.sh's results (fn.jsonl, speed.jsonl).
+
+    python summarize.py OUT_DIR
+"""
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+
+def main():
+    out = Path(sys.argv[1])
+    queries = 809
+    print("\n| candidates | --relative-margin | held-out positives mined as negatives | negatives (held-out queries) | false-negative rate | held-out caught by filters | queries left short |")
+    print("|---|---|---|---|---|---|---|")
+    for line in (out / "fn.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        rate = "n/a" if r["rate"] is None else f"{100 * r['rate']:.2f}%"
+        print(
+            f"| {r['candidates']} | {r['relative_margin']} | {r['false_negatives']} | {r['negatives']} | {rate} | "
+            f"{r['caught']} of {r['held_out']} | {r['short_queries']} |"
+        )
+    times = {}
+    for line in (out / "speed.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        times.setdefault(r["who"], []).append(r["seconds"])
+    base = statistics.median(times.get("dredge mine (dense)", [float("nan")]))
+    print(f"\n| mining step, SciFact train ({queries} queries) | median s | queries/s | time vs dredge mine (dense) |")
+    print("|---|---|---|---|")
+    for who, ts in times.items():
+        m = statistics.median(ts)
+        print(f"| {who} | {m:.3f} | {queries / m:,.0f} | {m / base:.1f}x |")
+    print(f"\n(medians of {max(len(t) for t in times.values())} rounds; min..max per row: "
+          + "; ".join(f"{w}: {min(t):.3f}..{max(t):.3f}" for w, t in times.items()) + ")")
+
+
+if __name__ == "__main__":
+    main()
