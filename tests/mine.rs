@@ -334,4 +334,30 @@ fn scifact_train_no_known_positive_and_seeded_bytes() {
         same < st.len(),
         "the filter orders gave identical negatives for every query"
     );
+
+    // Dense and hybrid candidates from the shared MiniLM vectors.
+    let emb = data.join("embeddings/all-MiniLM-L6-v2");
+    let (corpus_npy, queries_npy) = (emb.join("corpus.npy"), emb.join("queries.npy"));
+    for cand in ["dense", "hybrid"] {
+        let out = dir.path().join(format!("{cand}.jsonl"));
+        let vectors = [
+            "--candidates",
+            cand,
+            "--doc-vectors",
+            s(&corpus_npy),
+            "--query-vectors",
+            s(&queries_npy),
+        ];
+        let extra: Vec<&str> = vectors
+            .iter()
+            .copied()
+            .chain(["--relative-margin", "0.05"])
+            .collect();
+        mine(&out, "2", &extra);
+        assert_eq!(
+            assert_no_known_positive(&out, &known),
+            known.len(),
+            "{cand}"
+        );
+    }
 }
