@@ -3,6 +3,7 @@
 mod support;
 
 mod bm25;
+mod dense;
 mod embed;
 mod eval;
 mod mine;
