@@ -24,7 +24,7 @@ hnswrs_max=${HNSWRS_MAX:-50000}
 efs=10,16,24,32,48,64,96,128,192,256,384,512,768,1024
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(50000 200000)
-mkdir -p "$out"
+mkdir -p "$out/data"
 
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c "import hnswlib, faiss, numpy" 2>/dev/null || "$venv/bin/pip" install --quiet numpy hnswlib faiss-cpu
@@ -41,7 +41,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 for rows in "${sizes[@]}"; do
   data=$out/data/$rows
   res=$out/results-$rows.jsonl
-  if [ ! -f "$data/gt.npy" ]; then
+  if [ ! -f "$data/gt.npy" ] || [ ! -f "$data.gen.json" ]; then
     "${py[@]}" gen --rows "$rows" --queries "$queries" --dim "$dim" --spread "$spread" --out "$data" | tee "$data.gen.json"
   fi
   : > "$res"
