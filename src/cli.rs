@@ -181,6 +181,66 @@ pub struct IndexArgs {
     /// Indexing threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+
+    /// Document vectors to index as a dense component (float32 .npy, one row per
+    /// document, in any order; see --vector-ids).
+    #[arg(long, value_name = "NPY", requires = "vector_ids")]
+    pub vectors: Option<PathBuf>,
+
+    /// The document id of each row of --vectors, one per line. Every corpus
+    /// document needs exactly one vector.
+    #[arg(long, value_name = "FILE", requires = "vectors")]
+    pub vector_ids: Option<PathBuf>,
+
+    /// Name of the dense component (stored in dense/<NAME>/).
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub dense_name: String,
+
+    /// Similarity of the dense vectors.
+    #[arg(long, value_enum, default_value_t = DenseSimilarity::Cosine)]
+    pub similarity: DenseSimilarity,
+
+    /// How the dense component finds neighbours: an HNSW graph, or exact search only.
+    #[arg(long, value_enum, default_value_t = DenseAnn::Hnsw)]
+    pub ann: DenseAnn,
+
+    /// HNSW links per point (M; layer 0 keeps 2 M).
+    #[arg(long, default_value_t = 16)]
+    pub hnsw_m: usize,
+
+    /// HNSW candidate list size while building.
+    #[arg(long, default_value_t = 200)]
+    pub hnsw_ef_construction: usize,
+
+    /// Seed of the HNSW insertion order (a one-thread build is reproducible).
+    #[arg(long, default_value_t = 0)]
+    pub hnsw_seed: u64,
+
+    /// Build no BM25 component (only the dense one; needs --vectors).
+    #[arg(long, requires = "vectors")]
+    pub no_bm25: bool,
+}
+
+/// Similarity of a dense component.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum DenseSimilarity {
+    /// Cosine (rows and queries L2-normalised, then inner product).
+    #[default]
+    Cosine,
+    /// Raw inner product.
+    Ip,
+    /// Euclidean (scores are negated squared distances).
+    L2,
+}
+
+/// Neighbour search structure of a dense component.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum DenseAnn {
+    /// HNSW graph (approximate, fast), exact search still available.
+    #[default]
+    Hnsw,
+    /// No graph: every search is exact.
+    Flat,
 }
 
 /// How `dredge search` retrieves.
@@ -189,6 +249,8 @@ pub enum SearchMode {
     /// Lexical BM25 over the index's bm25/ component.
     #[default]
     Bm25,
+    /// Dense vectors (--query-vectors) over a dense/<name>/ component.
+    Dense,
 }
 
 /// `dredge search`.
@@ -203,7 +265,7 @@ pub struct SearchArgs {
         long,
         value_name = "TEXT",
         conflicts_with = "queries",
-        required_unless_present = "queries"
+        required_unless_present_any = ["queries", "query_vectors"]
     )]
     pub query: Option<String>,
 
@@ -248,6 +310,27 @@ pub struct SearchArgs {
     /// Output format of --query hits.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    /// With --mode dense: the query vectors (float32 .npy, one row per query).
+    #[arg(long, value_name = "NPY", requires = "query_ids", conflicts_with_all = ["query", "queries"])]
+    pub query_vectors: Option<PathBuf>,
+
+    /// The query id of each row of --query-vectors, one per line.
+    #[arg(long, value_name = "FILE", requires = "query_vectors")]
+    pub query_ids: Option<PathBuf>,
+
+    /// With --mode dense: HNSW candidates explored per query (raised to k);
+    /// higher is slower and closer to exact.
+    #[arg(long, default_value_t = 128)]
+    pub ef: usize,
+
+    /// With --mode dense: search every document exactly instead of through HNSW.
+    #[arg(long)]
+    pub exact: bool,
+
+    /// With --mode dense: the dense component to search (default: the only one).
+    #[arg(long, value_name = "NAME")]
+    pub dense_name: Option<String>,
 }
 
 /// `dredge quickstart`.

@@ -5,7 +5,7 @@
 //!   manifest.json   format, versions, corpus fingerprint, components (this module)
 //!   docs.bin        ids, titles and texts by DocId (dredge_core::DocStore)
 //!   bm25/           tantivy files + dredge-bm25.json (dredge_bm25)
-//!   dense/<name>/   (later) vectors, graph, encoder description
+//!   dense/<name>/   dense.json + vectors.bin (+ hnsw.bin) (dredge_ann::DenseIndex)
 //! ```
 //!
 //! `manifest.json`:
@@ -46,6 +46,8 @@ pub const MANIFEST: &str = "manifest.json";
 pub const DOCS: &str = "docs.bin";
 /// The BM25 component's folder.
 pub const BM25_DIR: &str = "bm25";
+/// The folder holding the dense components, one subfolder each.
+pub const DENSE_DIR: &str = "dense";
 /// The value of `format` in every manifest.
 pub const FORMAT: &str = "dredge-index";
 /// The manifest version this dredge writes and reads.
@@ -221,6 +223,54 @@ impl IndexDir {
             );
         }
         Ok(index)
+    }
+
+    /// Opens the dense component `name`, or the only one when `name` is `None`.
+    pub fn dense(&self, name: Option<&str>) -> anyhow::Result<dredge_ann::DenseIndex> {
+        let components = &self.manifest.components.dense;
+        let names = || components.keys().cloned().collect::<Vec<_>>().join(", ");
+        let (name, entry) = match name {
+            Some(name) => match components.get_key_value(name) {
+                Some(found) => found,
+                None if components.is_empty() => bail!(
+                    "{}: this index has no dense component (build one with `dredge index --vectors V.npy --vector-ids IDS`)",
+                    self.path.display()
+                ),
+                None => bail!(
+                    "{}: no dense component `{name}` (it has: {})",
+                    self.path.display(),
+                    names()
+                ),
+            },
+            None => match components.len() {
+                1 => components.iter().next().expect("one component"),
+                0 => bail!(
+                    "{}: this index has no dense component (build one with `dredge index --vectors V.npy --vector-ids IDS`)",
+                    self.path.display()
+                ),
+                _ => bail!(
+                    "{}: several dense components ({}); pick one with --dense-name",
+                    self.path.display(),
+                    names()
+                ),
+            },
+        };
+        let Some(path) = entry.get("path").and_then(|p| p.as_str()) else {
+            bail!(
+                "{}: the dense component `{name}` has no path in the manifest",
+                self.path.display()
+            );
+        };
+        let dense = dredge_ann::DenseIndex::open(self.path.join(path))?;
+        if dense.len() as u64 != self.manifest.corpus.documents {
+            bail!(
+                "{}: the dense component `{name}` holds {} vectors but the manifest says {} documents; rebuild the index",
+                self.path.display(),
+                dense.len(),
+                self.manifest.corpus.documents
+            );
+        }
+        Ok(dense)
     }
 
     /// Changes the manifest and rewrites it atomically (to record a new component).

@@ -9,9 +9,9 @@ use dredge_bm25::{Bm25Builder, Bm25Params, BuildOptions};
 use dredge_core::{CorpusReader, DocStore, StagingDir, dataset};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::IndexArgs;
+use crate::cli::{DenseAnn, DenseSimilarity, IndexArgs};
 use crate::index::{
-    BM25_DIR, Bm25Component, CorpusFingerprint, CorpusInfo, DOCS, Manifest, is_index,
+    BM25_DIR, Bm25Component, CorpusFingerprint, CorpusInfo, DENSE_DIR, DOCS, Manifest, is_index,
 };
 
 /// A checked `dredge index` configuration.
@@ -28,6 +28,66 @@ pub struct IndexConfig {
     pub progress: bool,
 }
 
+/// A dense component to build beside (or instead of) BM25.
+pub struct DenseConfig {
+    /// The document vectors (`.npy`).
+    pub vectors: PathBuf,
+    /// Their ids file.
+    pub ids: PathBuf,
+    /// The component's name: it lives in `dense/<name>/`.
+    pub name: String,
+    /// Similarity.
+    pub similarity: dredge_ann::Similarity,
+    /// HNSW or flat.
+    pub ann: dredge_ann::Ann,
+    /// Build no BM25 component.
+    pub no_bm25: bool,
+    /// Threads for the HNSW build (0: one per core).
+    pub threads: usize,
+}
+
+impl DenseConfig {
+    /// The dense part of `dredge index`'s flags, checked; `None` without --vectors.
+    pub fn from_args(args: &IndexArgs) -> anyhow::Result<Option<DenseConfig>> {
+        let (Some(vectors), Some(ids)) = (&args.vectors, &args.vector_ids) else {
+            return Ok(None);
+        };
+        let name = &args.dense_name;
+        if name.is_empty()
+            || name.starts_with('.')
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            bail!(
+                "--dense-name `{name}`: use letters, digits, `-`, `_` and `.` (it names a folder)"
+            );
+        }
+        let similarity = match args.similarity {
+            DenseSimilarity::Cosine => dredge_ann::Similarity::Cosine,
+            DenseSimilarity::Ip => dredge_ann::Similarity::InnerProduct,
+            DenseSimilarity::L2 => dredge_ann::Similarity::L2,
+        };
+        let ann = match args.ann {
+            DenseAnn::Flat => dredge_ann::Ann::Flat,
+            DenseAnn::Hnsw => dredge_ann::Ann::Hnsw(dredge_ann::HnswParams {
+                m: args.hnsw_m,
+                ef_construction: args.hnsw_ef_construction,
+                seed: args.hnsw_seed,
+            }),
+        };
+        Ok(Some(DenseConfig {
+            vectors: vectors.clone(),
+            ids: ids.clone(),
+            name: name.clone(),
+            similarity,
+            ann,
+            no_bm25: args.no_bm25,
+            threads: args.threads,
+        }))
+    }
+}
+
 /// What was built.
 pub struct IndexSummary {
     /// The manifest written.
@@ -37,6 +97,7 @@ pub struct IndexSummary {
 }
 
 pub fn run(args: IndexArgs) -> anyhow::Result<()> {
+    let dense = DenseConfig::from_args(&args)?;
     let config = IndexConfig {
         corpus: dataset::corpus_file(&args.corpus)?,
         out: args.out,
@@ -48,23 +109,31 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
         },
         progress: true,
     };
-    let summary = build(&config)?;
+    let summary = build_with(&config, dense.as_ref())?;
     let corpus = &summary.manifest.corpus;
-    let bm25 = summary
-        .manifest
-        .components
-        .bm25
-        .as_ref()
-        .expect("built with bm25");
+    let mut parts = Vec::new();
+    if let Some(bm25) = &summary.manifest.components.bm25 {
+        parts.push(format!(
+            "bm25 k1={} b={}, {} terms",
+            bm25.info.k1, bm25.info.b, bm25.info.total_terms
+        ));
+    }
+    for (name, entry) in &summary.manifest.components.dense {
+        parts.push(format!(
+            "dense `{name}`: {} x {}, {}, {}",
+            entry["count"],
+            entry["dimension"],
+            entry["similarity"].as_str().unwrap_or("?"),
+            entry["ann"]["kind"].as_str().unwrap_or("?")
+        ));
+    }
     eprintln!(
-        "indexed {} documents ({} without text, {} terms) in {:.2} s -> {} (bm25 k1={} b={})",
+        "indexed {} documents ({} without text) in {:.2} s -> {} ({})",
         corpus.documents,
         corpus.empty_texts,
-        bm25.info.total_terms,
         summary.elapsed.as_secs_f64(),
         config.out.display(),
-        bm25.info.k1,
-        bm25.info.b
+        parts.join("; ")
     );
     Ok(())
 }
@@ -90,21 +159,44 @@ pub fn check_target(out: &Path, overwrite: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the index folder `config.out` from `config.corpus`.
+/// Builds the index folder `config.out` from `config.corpus` (BM25 only).
 pub fn build(config: &IndexConfig) -> anyhow::Result<IndexSummary> {
+    build_with(config, None)
+}
+
+/// Builds the index folder `config.out` from `config.corpus`, with a dense
+/// component when `dense` is given (and without BM25 when it says so).
+pub fn build_with(
+    config: &IndexConfig,
+    dense: Option<&DenseConfig>,
+) -> anyhow::Result<IndexSummary> {
     let start = Instant::now();
+    // Read the vectors before the corpus, so that a bad file fails fast.
+    let vectors = match dense {
+        Some(d) => Some(dredge_core::read_vectors(&d.vectors, &d.ids)?),
+        None => None,
+    };
     check_target(&config.out, config.overwrite)?;
     let staging = StagingDir::new(&config.out, config.overwrite)?;
     let progress = progress_bar(&config.corpus, config.progress)?;
 
     let mut reader = CorpusReader::open(&config.corpus)?;
-    let mut builder = Bm25Builder::create(staging.path().join(BM25_DIR), &config.bm25)?;
+    let with_bm25 = !dense.is_some_and(|d| d.no_bm25);
+    let mut builder = match with_bm25 {
+        true => Some(Bm25Builder::create(
+            staging.path().join(BM25_DIR),
+            &config.bm25,
+        )?),
+        false => None,
+    };
     let mut docs = DocStore::new();
     let mut fingerprint = CorpusFingerprint::new();
     for doc in reader.by_ref() {
         let doc = doc?;
         fingerprint.add(&doc);
-        builder.add(&doc.title, &doc.text)?;
+        if let Some(builder) = builder.as_mut() {
+            builder.add(&doc.title, &doc.text)?;
+        }
         docs.push(&doc.id, &doc.title, &doc.text);
         if doc.line % 1024 == 0 {
             progress.set_position(doc.line);
@@ -114,7 +206,8 @@ pub fn build(config: &IndexConfig) -> anyhow::Result<IndexSummary> {
     progress.set_message("writing the index");
     let empty_texts = reader.empty_texts();
     let info = builder
-        .finish()
+        .map(|b| b.finish())
+        .transpose()
         .with_context(|| format!("building the BM25 index of {}", config.corpus.display()))?;
     docs.save(staging.path().join(DOCS))?;
     let mut manifest = Manifest::new(CorpusInfo {
@@ -123,10 +216,36 @@ pub fn build(config: &IndexConfig) -> anyhow::Result<IndexSummary> {
         documents: docs.len() as u64,
         empty_texts,
     });
-    manifest.components.bm25 = Some(Bm25Component {
+    manifest.components.bm25 = info.map(|info| Bm25Component {
         path: BM25_DIR.to_owned(),
         info,
     });
+    if let (Some(d), Some((ids, matrix))) = (dense, vectors) {
+        progress.set_message("building the dense component");
+        let source = dredge_ann::VectorSource {
+            vectors: &d.vectors,
+            ids: &d.ids,
+        };
+        let matrix = dredge_ann::align_to_docs(&docs, &ids, &matrix, source)?;
+        let path = format!("{DENSE_DIR}/{}", d.name);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(d.threads)
+            .build()?;
+        let index = pool
+            .install(|| {
+                dredge_ann::DenseIndex::build(
+                    staging.path().join(&path),
+                    &matrix,
+                    d.similarity,
+                    &d.ann,
+                )
+            })
+            .with_context(|| format!("building the dense index of {}", d.vectors.display()))?;
+        let mut entry = serde_json::to_value(index.manifest())?;
+        entry["path"] = serde_json::Value::from(path);
+        entry["vectors"] = serde_json::Value::from(d.vectors.display().to_string());
+        manifest.components.dense.insert(d.name.clone(), entry);
+    }
     manifest.save(staging.path())?;
     staging.commit()?;
     progress.finish_and_clear();

@@ -23,6 +23,9 @@ const BATCH: usize = 4096;
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let index = IndexDir::open(&args.index)?;
     let docs = index.docs()?;
+    if args.mode == SearchMode::Dense || args.query_vectors.is_some() {
+        return search_dense(&args, &index, &docs);
+    }
     let retriever = open_retriever(&index, args.mode, args.k1, args.b)?;
     match (&args.query, &args.queries) {
         (Some(text), None) => {
@@ -77,7 +80,77 @@ pub fn open_retriever(
             let params = Bm25Params::new(k1.unwrap_or(defaults.k1), b.unwrap_or(defaults.b))?;
             Ok(Box::new(bm25.with_params(params)?))
         }
+        // Searches with the vectors queries carry (QueryInput::vector).
+        SearchMode::Dense => Ok(Box::new(index.dense(None)?)),
     }
+}
+
+/// `dredge search --mode dense`: every query vector, through HNSW (or exactly),
+/// to a TREC run.
+fn search_dense(args: &SearchArgs, index: &IndexDir, docs: &DocStore) -> anyhow::Result<()> {
+    let (Some(vectors), Some(ids)) = (&args.query_vectors, &args.query_ids) else {
+        bail!(
+            "--mode dense searches query vectors: give --query-vectors Q.npy --query-ids IDS \
+             (make them with `dredge embed --kind query`, or with your own model)"
+        );
+    };
+    if args.mode != SearchMode::Dense {
+        bail!("--query-vectors needs --mode dense");
+    }
+    let dense = index.dense(args.dense_name.as_deref())?;
+    let (qids, queries) = dredge_ann::read_query_vectors(vectors, ids, dense.dimension())?;
+    let k = args.k.unwrap_or(1000);
+    let tag = args
+        .tag
+        .clone()
+        .unwrap_or_else(|| "dredge-dense".to_owned());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build()
+        .context("starting search threads")?;
+    let exact = args.exact || matches!(dense.ann(), dredge_ann::Ann::Flat);
+    let start = Instant::now();
+    let hits = pool.install(|| match exact {
+        true => dense.search_exact_batch(&queries, k),
+        false => dense.search_batch(&queries, k, args.ef),
+    })?;
+    let elapsed = start.elapsed();
+    let write = |sink: &mut dyn std::io::Write| -> anyhow::Result<()> {
+        let mut writer = RunWriter::new(sink, &tag);
+        for (qid, hits) in qids.iter().zip(&hits) {
+            writer.write_query(qid, hits.iter().map(|h| (docs.id(h.doc), h.score)))?;
+        }
+        writer.into_inner()?;
+        Ok(())
+    };
+    match &args.out {
+        Some(path) => {
+            let mut file = AtomicFile::create(path)?;
+            write(&mut file).with_context(|| format!("writing {}", path.display()))?;
+            file.commit()?;
+        }
+        None => write(&mut std::io::stdout().lock())?,
+    }
+    let threads = pool.current_num_threads();
+    eprintln!(
+        "searched {} query vectors in {:.3} s: {:.0} queries/s on {} thread{} (k={k}, dense {}, {}){}",
+        qids.len(),
+        elapsed.as_secs_f64(),
+        qids.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+        threads,
+        if threads == 1 { "" } else { "s" },
+        dense.similarity(),
+        if exact {
+            "exact".to_owned()
+        } else {
+            format!("hnsw ef={}", args.ef.max(k))
+        },
+        match &args.out {
+            Some(out) => format!(" -> {}", out.display()),
+            None => String::new(),
+        }
+    );
+    Ok(())
 }
 
 /// The queries to search: every query of a `queries.jsonl`, or of a BEIR folder
