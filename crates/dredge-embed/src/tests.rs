@@ -481,3 +481,21 @@ fn missing_files_and_unsupported_models_are_named() {
         "{err}"
     );
 }
+
+#[test]
+fn an_encoder_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Encoder>();
+    let dir = tempfile::tempdir().unwrap();
+    TinyModel::default().write(dir.path()).unwrap();
+    let encoder = Encoder::load(dir.path(), &EncoderOptions::default()).unwrap();
+    let alone = encoder.encode_queries(&["the cat"]).unwrap();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| encoder.encode_queries(&["the cat"]).unwrap()))
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), alone);
+        }
+    });
+}

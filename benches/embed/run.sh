@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The encoder benchmark behind the "Encoder" section of BENCHMARKS.md.
+#
+#   benches/embed/run.sh            quality, then speed
+#   benches/embed/run.sh quality    SciFact corpus + queries with `dredge embed`: cosine to
+#                                   the shared sentence-transformers vectors, nDCG@10 of
+#                                   exact search (dredge eval), for ours and the reference
+#   benches/embed/run.sh speed      candle's and torch's GEMM rate, then ROUNDS rounds of
+#                                   dredge-embed and sentence-transformers (CPU torch, in a
+#                                   throwaway venv) on the first LIMIT SciFact passages,
+#                                   side by side
+#
+# Environment: DREDGE_SHARED (default /work/shared), LIMIT (1000), ROUNDS (2),
+# BATCHES ("8 32"). Outputs go to benches/out/embed/ (not in git).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+what=${1:-all}
+SHARED=${DREDGE_SHARED:-/work/shared}
+MODEL=$SHARED/models/all-MiniLM-L6-v2
+DATA=$SHARED/data/scifact
+REF=$DATA/embeddings/all-MiniLM-L6-v2
+OUT=benches/out/embed
+LIMIT=${LIMIT:-1000}
+ROUNDS=${ROUNDS:-2}
+BATCHES=${BATCHES:-8 32}
+mkdir -p "$OUT"
+
+cargo build --quiet --release -p dredge
+cargo build --quiet --release -p dredge-embed --example embed_bench
+DREDGE=target/release/dredge
+BENCH=target/release/examples/embed_bench
+
+machine() {
+    echo "# $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
+}
+
+if [[ $what == all || $what == quality ]]; then
+    machine
+    /usr/bin/time -f "# dredge embed corpus: %e s wall, %U s user + %S s system" \
+        $DREDGE embed --model "$MODEL" --input "$DATA" --out $OUT/scifact.corpus.npy
+    $DREDGE embed --model "$MODEL" --input "$DATA" --kind query --out $OUT/scifact.queries.npy
+    echo "# cosine to the shared sentence-transformers vectors: corpus, queries"
+    $BENCH compare $OUT/scifact.corpus.npy $OUT/scifact.corpus.ids.txt "$REF/corpus.npy" "$REF/corpus.ids.txt"
+    $BENCH compare $OUT/scifact.queries.npy $OUT/scifact.queries.ids.txt "$REF/queries.npy" "$REF/queries.ids.txt"
+    $BENCH search $OUT/scifact.corpus.npy $OUT/scifact.corpus.ids.txt \
+        $OUT/scifact.queries.npy $OUT/scifact.queries.ids.txt $OUT/scifact.dredge.trec
+    $BENCH search "$REF/corpus.npy" "$REF/corpus.ids.txt" "$REF/queries.npy" "$REF/queries.ids.txt" \
+        $OUT/scifact.reference.trec
+    for run in dredge reference; do
+        echo "# exact search, SciFact test, $run vectors"
+        $DREDGE eval --qrels "$DATA" --split test --run $OUT/scifact.$run.trec -m ndcg@10,recall@100 2>/dev/null
+        echo
+    done
+fi
+
+if [[ $what == all || $what == speed ]]; then
+    VENV=benches/.venv-st
+    if ! $VENV/bin/python -c "import sentence_transformers, torch" 2>/dev/null; then
+        python3 -m venv $VENV
+        # The CPU-only torch index when reachable, else PyPI's torch (CUDA build, runs on CPU).
+        $VENV/bin/pip install --quiet --index-url https://download.pytorch.org/whl/cpu torch \
+            || echo "# (CPU torch index unreachable: PyPI's torch)"
+        $VENV/bin/pip install --quiet sentence-transformers numpy
+    fi
+    machine
+    $BENCH gemm
+    for round in $(seq "$ROUNDS"); do
+        for batch in $BATCHES; do
+            $BENCH encode "$MODEL" "$DATA/corpus.jsonl" "$LIMIT" "$batch"
+            $VENV/bin/python benches/embed/st_bench.py --model "$MODEL" --corpus "$DATA/corpus.jsonl" \
+                --limit "$LIMIT" --batch-size "$batch" --threads "$(nproc)" 2>/dev/null
+        done
+    done
+    machine
+fi
