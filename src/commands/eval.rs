@@ -12,7 +12,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         Some(list) => Metric::parse_list(list)?,
         None => Metric::defaults(),
     };
-    let options = EvalOptions { ignore_identical_ids: !args.keep_identical_ids, missing_as_zero: args.missing_as_zero };
+    let options = EvalOptions {
+        ignore_identical_ids: !args.keep_identical_ids,
+        missing_as_zero: args.missing_as_zero,
+    };
     let qrels_path = dataset::qrels_file(&args.qrels, &args.split)?;
     let qrels = Qrels::read(&qrels_path).context("reading qrels")?;
     let run = Run::read(&args.run).context("reading the run")?;
@@ -31,7 +34,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             "note: {} of {} judged queries are missing from the run ({})",
             eval.qrels_queries_without_run,
             qrels.len(),
-            if options.missing_as_zero { "scored as zero" } else { "not averaged; --missing-as-zero counts them as zero" }
+            if options.missing_as_zero {
+                "scored as zero"
+            } else {
+                "not averaged; --missing-as-zero counts them as zero"
+            }
         );
     }
     match args.format {

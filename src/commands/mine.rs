@@ -73,13 +73,14 @@ fn plan(args: &MineArgs) -> anyhow::Result<Plan> {
     if args.pairs.is_some() && args.qrels.is_some() {
         bail!("--qrels goes with --queries; --pairs rows carry their own positives");
     }
-    if let Some(q) = &args.queries {
-        if !q.is_dir() && args.qrels.is_none() {
-            bail!(
-                "--queries {} is a file: give its positives with --qrels FILE (or give a BEIR folder and --split)",
-                q.display()
-            );
-        }
+    if let Some(q) = &args.queries
+        && !q.is_dir()
+        && args.qrels.is_none()
+    {
+        bail!(
+            "--queries {} is a file: give its positives with --qrels FILE (or give a BEIR folder and --split)",
+            q.display()
+        );
     }
     Ok(Plan {
         config,

@@ -42,7 +42,14 @@ pub fn run(args: QuickstartArgs) -> anyhow::Result<()> {
     fs_err::create_dir_all(&dir)?;
     let data = match args.data {
         Some(data) => data,
-        None => write_sample(&dir.join("sample"))?,
+        None => {
+            let sample = write_sample(&dir.join("sample"))?;
+            eprintln!(
+                "0. wrote the sample collection (101 documents, 30 queries) to {}",
+                sample.display()
+            );
+            sample
+        }
     };
     let index_dir = dir.join("index");
     let run_path = dir.join("run.trec");

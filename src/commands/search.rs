@@ -48,9 +48,13 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
                 &tag,
             )?;
             eprintln!(
-                "searched {} queries in {:.3} s: {:.0} queries/s on {} thread{} (k={k}, {}){}",
+                "searched {} queries in {:.3} s{}: {:.0} queries/s on {} thread{} (k={k}, {}){}",
                 stats.queries,
                 stats.elapsed.as_secs_f64(),
+                match stats.cpu {
+                    Some(cpu) => format!(" ({:.3} s CPU)", cpu.as_secs_f64()),
+                    None => String::new(),
+                },
                 stats.queries_per_second(),
                 stats.threads,
                 if stats.threads == 1 { "" } else { "s" },
@@ -196,6 +200,8 @@ pub struct SearchStats {
     pub threads: usize,
     /// Time spent searching (not loading, not writing).
     pub elapsed: Duration,
+    /// CPU time of all threads while searching, where the system tells (Linux).
+    pub cpu: Option<Duration>,
 }
 
 impl SearchStats {
@@ -222,10 +228,12 @@ pub fn search_to_run(
         .context("starting search threads")?;
     let threads = pool.current_num_threads();
     let mut elapsed = Duration::ZERO;
+    let mut cpu = Some(Duration::ZERO);
     let mut write = |sink: &mut dyn std::io::Write| -> anyhow::Result<()> {
         let mut writer = RunWriter::new(sink, tag);
         for batch in queries.chunks(BATCH) {
             let start = Instant::now();
+            let cpu_start = process_cpu_time();
             let hits: Vec<Vec<Hit>> = pool.install(|| {
                 batch
                     .par_iter()
@@ -233,6 +241,12 @@ pub fn search_to_run(
                     .collect::<Result<_, _>>()
             })?;
             elapsed += start.elapsed();
+            cpu = match (cpu, cpu_start, process_cpu_time()) {
+                (Some(total), Some(before), Some(after)) => {
+                    Some(total + after.saturating_sub(before))
+                }
+                _ => None,
+            };
             for (query, hits) in batch.iter().zip(&hits) {
                 writer.write_query(&query.id, hits.iter().map(|h| (docs.id(h.doc), h.score)))?;
             }
@@ -252,7 +266,20 @@ pub fn search_to_run(
         queries: queries.len(),
         threads,
         elapsed,
+        cpu,
     })
+}
+
+/// CPU time used so far by all threads of this process, from
+/// `/proc/self/task/*/schedstat` (nanoseconds on CPU); `None` where there is no
+/// such file.
+fn process_cpu_time() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in fs_err::read_dir("/proc/self/task").ok()? {
+        let stat = fs_err::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }
 
 fn search_one(

@@ -15,16 +15,23 @@ pub fn shared_dir() -> Option<PathBuf> {
     let candidates = std::env::var_os("DREDGE_SHARED")
         .map(PathBuf::from)
         .into_iter()
-        .chain([Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"), PathBuf::from("/work/shared")]);
+        .chain([
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+            PathBuf::from("/work/shared"),
+        ]);
     for dir in candidates {
         if dir.join("data").is_dir() {
             return Some(dir);
         }
     }
     if std::env::var_os("CI").is_some() {
-        panic!("the shared data folder is required under CI: set DREDGE_SHARED to the folder holding data/ and models/");
+        panic!(
+            "the shared data folder is required under CI: set DREDGE_SHARED to the folder holding data/ and models/"
+        );
     }
-    eprintln!("SKIP: shared data not found (set DREDGE_SHARED to the folder holding data/ and models/)");
+    eprintln!(
+        "SKIP: shared data not found (set DREDGE_SHARED to the folder holding data/ and models/)"
+    );
     None
 }
 
@@ -67,6 +74,10 @@ pub fn run_ok(args: &[&str]) -> Output {
 /// Runs `dredge args...`, expecting failure; returns stderr.
 pub fn run_err(args: &[&str]) -> String {
     let out = dredge().args(args).output().expect("running dredge");
-    assert!(!out.status.success(), "dredge {} succeeded but should have failed", args.join(" "));
+    assert!(
+        !out.status.success(),
+        "dredge {} succeeded but should have failed",
+        args.join(" ")
+    );
     String::from_utf8(out.stderr).expect("utf-8 stderr")
 }

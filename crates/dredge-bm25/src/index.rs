@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use dredge_core::{DocId, Hit, Id, QueryInput, Retriever, Score, TopK};
 use serde::{Deserialize, Serialize};
 use tantivy::index::InvertedIndexReader;
-use tantivy::postings::TermInfo;
+use tantivy::postings::{BlockSegmentPostings, TermInfo};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
@@ -301,6 +301,8 @@ struct Scratch {
     top: TopK,
     /// Candidate keys for large `k` (see [`Bm25Index::select`]).
     candidates: Vec<u64>,
+    /// A postings cursor, reset for each term (it reads term frequencies).
+    block: Option<BlockSegmentPostings>,
 }
 
 /// A query term with its weight and where its postings are.
@@ -327,6 +329,8 @@ pub struct Bm25Index {
     segments: Vec<SegmentData>,
     /// Norm byte by global ordinal.
     norms: Vec<u8>,
+    /// `cache[norm]` by global ordinal: one load per posting instead of two.
+    inverse: Vec<f32>,
     /// [`DocId`] by global ordinal.
     doc_of: Vec<DocId>,
     /// Global ordinal by [`DocId`].
@@ -443,6 +447,7 @@ impl Bm25Index {
             params,
             avg_length(info.total_terms, info.documents_with_terms),
         );
+        let inverse = cache.per_document(&norms);
         Ok(Bm25Index {
             dir: dir.to_path_buf(),
             info,
@@ -451,6 +456,7 @@ impl Bm25Index {
             text,
             segments,
             norms,
+            inverse,
             doc_of,
             ordinal_of,
             cache,
@@ -466,6 +472,7 @@ impl Bm25Index {
             params,
             avg_length(self.info.total_terms, self.info.documents_with_terms),
         );
+        self.inverse = self.cache.per_document(&self.norms);
         Ok(self)
     }
 
@@ -522,6 +529,7 @@ impl Bm25Index {
             touched: Vec::new(),
             top: TopK::new(0),
             candidates: Vec::new(),
+            block: None,
         })
     }
 
@@ -623,9 +631,19 @@ impl Bm25Index {
                 }
                 touched.clear();
             } else {
-                for (ordinal, &score) in acc.iter().enumerate() {
-                    if score >= threshold {
-                        offer(ordinal as u32, score, &mut threshold);
+                // Count the lanes that pass with SIMD; look closer only when some do.
+                const LANES: usize = 16;
+                for (c, chunk) in acc.chunks(LANES).enumerate() {
+                    let passing = chunk
+                        .iter()
+                        .fold(0u32, |n, &score| n + u32::from(score >= threshold));
+                    if passing == 0 {
+                        continue;
+                    }
+                    for (i, &score) in chunk.iter().enumerate() {
+                        if score >= threshold {
+                            offer((c * LANES + i) as u32, score, &mut threshold);
+                        }
                     }
                 }
                 acc.fill(0.0);
@@ -675,18 +693,33 @@ impl Bm25Index {
         term: &QueryTerm,
     ) -> Result<()> {
         let weight = term.weight;
-        let cache = &self.cache.0;
-        let Scratch { acc, touched, .. } = scratch;
+        let Scratch {
+            acc,
+            touched,
+            block,
+            ..
+        } = scratch;
         let mut inverse = [0f32; BLOCK];
         let mut scores = [0f32; BLOCK];
         for &(s, ref info) in &term.postings {
             let segment = &self.segments[s];
             let base = segment.base as usize;
-            let norms = &self.norms[base..base + segment.len as usize];
+            let doc_inverse = &self.inverse[base..base + segment.len as usize];
             let acc = &mut acc[base..base + segment.len as usize];
-            let mut block = segment
-                .inverted
-                .read_block_postings_from_terminfo(info, IndexRecordOption::WithFreqs)?;
+            // One block cursor per scratch, reset from term to term.
+            let block = match block {
+                Some(block) => {
+                    segment
+                        .inverted
+                        .reset_block_postings_from_terminfo(info, block)?;
+                    block
+                }
+                None => block.insert(
+                    segment
+                        .inverted
+                        .read_block_postings_from_terminfo(info, IndexRecordOption::WithFreqs)?,
+                ),
+            };
             loop {
                 let docs = block.docs();
                 if docs.is_empty() {
@@ -699,10 +732,10 @@ impl Bm25Index {
                     ));
                 }
                 // Three passes so that the middle one, with the division, runs on
-                // SIMD lanes: gather the norms, score, scatter into the accumulator.
+                // SIMD lanes: gather the norm inverses, score, scatter into the accumulator.
                 for (docs, freqs) in docs.chunks(BLOCK).zip(block.freqs().chunks(BLOCK)) {
                     for (inv, &doc) in inverse.iter_mut().zip(docs) {
-                        *inv = cache[norms[doc as usize] as usize];
+                        *inv = doc_inverse[doc as usize];
                     }
                     for ((score, &tf), &inv) in scores.iter_mut().zip(freqs).zip(&inverse) {
                         *score = term_score(weight, tf, inv);

@@ -134,6 +134,13 @@ impl NormCache {
     }
 }
 
+impl NormCache {
+    /// `cache[norm]` for each document's norm byte.
+    pub(crate) fn per_document(&self, norms: &[u8]) -> Vec<f32> {
+        norms.iter().map(|&n| self.0[n as usize]).collect()
+    }
+}
+
 /// One term's contribution: Lucene's `weight - weight / (1 + freq * normInverse)`.
 #[inline(always)]
 pub(crate) fn term_score(weight: f32, freq: u32, norm_inverse: f32) -> f32 {

@@ -9,8 +9,14 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 fn temp_sibling(path: &Path, kind: &str) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     parent.join(format!(".{name}.{kind}-{}", std::process::id()))
 }
 
@@ -28,7 +34,11 @@ impl AtomicFile {
         let path = path.as_ref().to_path_buf();
         let temp = temp_sibling(&path, "tmp");
         let file = fs_err::File::create(&temp)?;
-        Ok(AtomicFile { path, temp, out: Some(BufWriter::with_capacity(1 << 20, file)) })
+        Ok(AtomicFile {
+            path,
+            temp,
+            out: Some(BufWriter::with_capacity(1 << 20, file)),
+        })
     }
 
     /// The final path.
@@ -39,7 +49,9 @@ impl AtomicFile {
     /// Flushes, syncs and renames the file into place.
     pub fn commit(mut self) -> Result<()> {
         let out = self.out.take().expect("committed twice");
-        let file = out.into_inner().map_err(|e| Error::io(&self.temp, e.into_error()))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| Error::io(&self.temp, e.into_error()))?;
         file.sync_all()?;
         drop(file);
         fs_err::rename(&self.temp, &self.path)?;
@@ -53,7 +65,10 @@ impl Write for AtomicFile {
     }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.out.as_mut().expect("write after commit").write_all(buf)
+        self.out
+            .as_mut()
+            .expect("write after commit")
+            .write_all(buf)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -83,7 +98,8 @@ where
 pub fn write_json<T: serde::Serialize>(path: impl AsRef<Path>, value: &T) -> Result<()> {
     let path = path.as_ref();
     write_file(path, |f| {
-        serde_json::to_writer_pretty(&mut *f, value).map_err(|e| Error::format(path, e.to_string()))?;
+        serde_json::to_writer_pretty(&mut *f, value)
+            .map_err(|e| Error::format(path, e.to_string()))?;
         f.write_all(b"\n").map_err(|e| Error::io(path, e))
     })
 }
@@ -102,7 +118,10 @@ impl StagingDir {
     pub fn new(target: impl AsRef<Path>, overwrite: bool) -> Result<Self> {
         let target = target.as_ref().to_path_buf();
         if target.exists() && !overwrite {
-            return Err(Error::format(&target, "already exists (pass --overwrite to replace it)"));
+            return Err(Error::format(
+                &target,
+                "already exists (pass --overwrite to replace it)",
+            ));
         }
         let temp = temp_sibling(&target, "partial");
         if temp.exists() {
@@ -112,7 +131,11 @@ impl StagingDir {
             fs_err::create_dir_all(parent)?;
         }
         fs_err::create_dir(&temp)?;
-        Ok(StagingDir { target, temp, committed: false })
+        Ok(StagingDir {
+            target,
+            temp,
+            committed: false,
+        })
     }
 
     /// Where to write the folder's contents now.
@@ -162,7 +185,10 @@ mod tests {
         }
         assert!(!path.exists());
         assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 0);
-        write_file(&path, |f| f.write_all(b"whole").map_err(|e| Error::io(&path, e))).unwrap();
+        write_file(&path, |f| {
+            f.write_all(b"whole").map_err(|e| Error::io(&path, e))
+        })
+        .unwrap();
         assert_eq!(fs_err::read_to_string(&path).unwrap(), "whole");
     }
 

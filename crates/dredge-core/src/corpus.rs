@@ -81,7 +81,11 @@ struct RecordReader {
 
 impl RecordReader {
     fn open(path: &Path, what: &'static str) -> Result<Self> {
-        Ok(RecordReader { lines: LineReader::open(path)?, seen: HashMap::new(), what })
+        Ok(RecordReader {
+            lines: LineReader::open(path)?,
+            seen: HashMap::new(),
+            what,
+        })
     }
 
     fn next_record(&mut self) -> Option<Result<Record>> {
@@ -136,7 +140,10 @@ impl CorpusReader {
     /// Opens a corpus: a `corpus.jsonl` file, or a BEIR folder holding one.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = crate::dataset::corpus_file(path.as_ref())?;
-        Ok(CorpusReader { records: RecordReader::open(&path, "document id")?, empty_texts: 0 })
+        Ok(CorpusReader {
+            records: RecordReader::open(&path, "document id")?,
+            empty_texts: 0,
+        })
     }
 
     /// The file being read.
@@ -159,7 +166,12 @@ impl Iterator for CorpusReader {
             if text.trim().is_empty() {
                 self.empty_texts += 1;
             }
-            Document { id, title: title.unwrap_or_default(), text, line }
+            Document {
+                id,
+                title: title.unwrap_or_default(),
+                text,
+                line,
+            }
         }))
     }
 }
@@ -174,7 +186,9 @@ impl QueryReader {
     /// Opens a `queries.jsonl` file, or the one in a BEIR folder.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = crate::dataset::queries_file(path.as_ref())?;
-        Ok(QueryReader { records: RecordReader::open(&path, "query id")? })
+        Ok(QueryReader {
+            records: RecordReader::open(&path, "query id")?,
+        })
     }
 
     /// The file being read.
@@ -187,10 +201,18 @@ impl Iterator for QueryReader {
     type Item = Result<Query>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        Some(self.records.next_record()?.and_then(|(line, id, _title, text)| match text {
-            Some(text) => Ok(Query { id, text, line }),
-            None => Err(Error::parse(self.records.lines.path(), line, "missing `text`")),
-        }))
+        Some(
+            self.records
+                .next_record()?
+                .and_then(|(line, id, _title, text)| match text {
+                    Some(text) => Ok(Query { id, text, line }),
+                    None => Err(Error::parse(
+                        self.records.lines.path(),
+                        line,
+                        "missing `text`",
+                    )),
+                }),
+        )
     }
 }
 
@@ -203,7 +225,6 @@ pub fn read_corpus(path: impl AsRef<Path>) -> Result<Vec<Document>> {
 pub fn read_queries(path: impl AsRef<Path>) -> Result<Vec<Query>> {
     QueryReader::open(path)?.collect()
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -239,13 +260,22 @@ mod tests {
     #[test]
     fn errors_name_file_and_line() {
         let cases = [
-            ("{\"_id\": \"a\", \"text\": \"x\"}\n{not json}\n", ":2: invalid JSON"),
+            (
+                "{\"_id\": \"a\", \"text\": \"x\"}\n{not json}\n",
+                ":2: invalid JSON",
+            ),
             ("{\"text\": \"x\"}\n", ":1: missing `_id`"),
-            ("{\"_id\": \"a\"}\n{\"_id\": \"b\"}\n{\"_id\": \"a\"}\n", ":3: duplicate document id `a` (first seen on line 1)"),
+            (
+                "{\"_id\": \"a\"}\n{\"_id\": \"b\"}\n{\"_id\": \"a\"}\n",
+                ":3: duplicate document id `a` (first seen on line 1)",
+            ),
         ];
         for (content, expected) in cases {
             let f = file(content);
-            let err = CorpusReader::open(f.path()).unwrap().collect::<Result<Vec<_>>>().unwrap_err();
+            let err = CorpusReader::open(f.path())
+                .unwrap()
+                .collect::<Result<Vec<_>>>()
+                .unwrap_err();
             let msg = err.to_string();
             assert!(msg.contains(expected), "{msg:?} lacks {expected:?}");
             assert!(msg.contains(&f.path().display().to_string()), "{msg}");
@@ -255,8 +285,14 @@ mod tests {
     #[test]
     fn non_utf8_is_an_error_not_a_panic() {
         let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.write_all(b"{\"_id\": \"a\", \"text\": \"ok\"}\n{\"_id\": \"b\", \"text\": \"\xff\xfe\"}\n").unwrap();
-        let err = CorpusReader::open(f.path()).unwrap().collect::<Result<Vec<_>>>().unwrap_err();
+        f.write_all(
+            b"{\"_id\": \"a\", \"text\": \"ok\"}\n{\"_id\": \"b\", \"text\": \"\xff\xfe\"}\n",
+        )
+        .unwrap();
+        let err = CorpusReader::open(f.path())
+            .unwrap()
+            .collect::<Result<Vec<_>>>()
+            .unwrap_err();
         assert!(err.to_string().contains(":2: not valid UTF-8"), "{err}");
     }
 

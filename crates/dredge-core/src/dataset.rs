@@ -13,12 +13,18 @@ fn file_in(path: &Path, name: &str) -> Result<PathBuf> {
         if file.is_file() {
             Ok(file)
         } else {
-            Err(Error::format(path, format!("not a BEIR dataset folder: it has no `{name}`")))
+            Err(Error::format(
+                path,
+                format!("not a BEIR dataset folder: it has no `{name}`"),
+            ))
         }
     } else if path.exists() {
         Ok(path.to_path_buf())
     } else {
-        Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder")))
+        Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+        ))
     }
 }
 
@@ -46,7 +52,10 @@ pub fn qrels_file(path: &Path, split: &str) -> Result<PathBuf> {
             if available.is_empty() {
                 format!("no qrels for split `{split}`: there is no `qrels/{split}.tsv`")
             } else {
-                format!("no qrels for split `{split}` (available: {})", available.join(", "))
+                format!(
+                    "no qrels for split `{split}` (available: {})",
+                    available.join(", ")
+                )
             },
         ));
     }
@@ -80,8 +89,14 @@ mod tests {
         fs_err::create_dir(dir.path().join("qrels")).unwrap();
         fs_err::write(dir.path().join("corpus.jsonl"), "").unwrap();
         fs_err::write(dir.path().join("qrels/test.tsv"), "").unwrap();
-        assert_eq!(corpus_file(dir.path()).unwrap(), dir.path().join("corpus.jsonl"));
-        assert_eq!(qrels_file(dir.path(), "test").unwrap(), dir.path().join("qrels/test.tsv"));
+        assert_eq!(
+            corpus_file(dir.path()).unwrap(),
+            dir.path().join("corpus.jsonl")
+        );
+        assert_eq!(
+            qrels_file(dir.path(), "test").unwrap(),
+            dir.path().join("qrels/test.tsv")
+        );
         let err = qrels_file(dir.path(), "dev").unwrap_err().to_string();
         assert!(err.contains("available: test"), "{err}");
         let err = queries_file(dir.path()).unwrap_err().to_string();

@@ -33,7 +33,11 @@ pub struct DocStore {
 impl DocStore {
     /// An empty store.
     pub fn new() -> Self {
-        DocStore { offsets: vec![0], blob: String::new(), lookup: OnceLock::new() }
+        DocStore {
+            offsets: vec![0],
+            blob: String::new(),
+            lookup: OnceLock::new(),
+        }
     }
 
     /// Appends a document and returns its id. The caller keeps ids unique (the
@@ -86,7 +90,16 @@ impl DocStore {
     /// The [`DocId`] of an external id.
     pub fn doc_id(&self, id: &str) -> Option<DocId> {
         self.lookup
-            .get_or_init(|| (0..self.len()).map(|i| (Box::from(self.id(DocId::from_index(i))), DocId::from_index(i))).collect())
+            .get_or_init(|| {
+                (0..self.len())
+                    .map(|i| {
+                        (
+                            Box::from(self.id(DocId::from_index(i))),
+                            DocId::from_index(i),
+                        )
+                    })
+                    .collect()
+            })
             .get(id)
             .copied()
     }
@@ -102,7 +115,8 @@ impl DocStore {
         write_file(path, |f| {
             let io = |e| Error::io(path, e);
             f.write_all(MAGIC).map_err(io)?;
-            f.write_all(&(self.len() as u64).to_le_bytes()).map_err(io)?;
+            f.write_all(&(self.len() as u64).to_le_bytes())
+                .map_err(io)?;
             let offsets: Vec<u8> = self.offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
             f.write_all(&offsets).map_err(io)?;
             f.write_all(self.blob.as_bytes()).map_err(io)
@@ -118,12 +132,24 @@ impl DocStore {
             return Err(bad("wrong magic"));
         }
         if bytes[7] != MAGIC[7] {
-            return Err(bad(&format!("format version {} (this dredge reads {})", bytes[7], MAGIC[7])));
+            return Err(bad(&format!(
+                "format version {} (this dredge reads {})",
+                bytes[7], MAGIC[7]
+            )));
         }
         let n = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
-        let table_len = n.checked_mul(3).and_then(|x| x.checked_add(1)).and_then(|x| x.checked_mul(8)).ok_or_else(|| bad("bad count"))?;
-        let table = bytes.get(16..16 + table_len).ok_or_else(|| bad("truncated offsets"))?;
-        let offsets: Vec<u64> = table.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+        let table_len = n
+            .checked_mul(3)
+            .and_then(|x| x.checked_add(1))
+            .and_then(|x| x.checked_mul(8))
+            .ok_or_else(|| bad("bad count"))?;
+        let table = bytes
+            .get(16..16 + table_len)
+            .ok_or_else(|| bad("truncated offsets"))?;
+        let offsets: Vec<u64> = table
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
         let blob = bytes[16 + table_len..].to_vec();
         if offsets.first() != Some(&0)
             || offsets.last().copied() != Some(blob.len() as u64)
@@ -135,7 +161,11 @@ impl DocStore {
         if offsets.iter().any(|&o| !blob.is_char_boundary(o as usize)) {
             return Err(bad("an offset splits a character"));
         }
-        Ok(DocStore { offsets, blob, lookup: OnceLock::new() })
+        Ok(DocStore {
+            offsets,
+            blob,
+            lookup: OnceLock::new(),
+        })
     }
 }
 
@@ -153,13 +183,21 @@ mod tests {
         store.save(&path).unwrap();
         let loaded = DocStore::open(&path).unwrap();
         assert_eq!(loaded.len(), 2);
-        assert_eq!((loaded.id(a), loaded.title(a), loaded.text(a)), ("a", "Title α", "text one"));
+        assert_eq!(
+            (loaded.id(a), loaded.title(a), loaded.text(a)),
+            ("a", "Title α", "text one")
+        );
         assert_eq!(loaded.joined(b), "");
         assert_eq!(loaded.doc_id("b"), Some(b));
         assert_eq!(loaded.doc_id("zzz"), None);
         let mut bytes = fs_err::read(&path).unwrap();
         bytes.truncate(bytes.len() - 3);
         fs_err::write(&path, bytes).unwrap();
-        assert!(DocStore::open(&path).unwrap_err().to_string().contains("offsets do not match"));
+        assert!(
+            DocStore::open(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("offsets do not match")
+        );
     }
 }

@@ -64,17 +64,27 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An I/O error on `path`.
     pub fn io(path: impl AsRef<Path>, source: io::Error) -> Self {
-        Error::Io { path: path.as_ref().to_path_buf(), source }
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
     }
 
     /// A parse error at `path:line`.
     pub fn parse(path: impl AsRef<Path>, line: u64, message: impl Into<String>) -> Self {
-        Error::Parse { path: path.as_ref().to_path_buf(), line, message: message.into() }
+        Error::Parse {
+            path: path.as_ref().to_path_buf(),
+            line,
+            message: message.into(),
+        }
     }
 
     /// A whole-file format error.
     pub fn format(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
-        Error::Format { path: path.as_ref().to_path_buf(), message: message.into() }
+        Error::Format {
+            path: path.as_ref().to_path_buf(),
+            message: message.into(),
+        }
     }
 
     /// Wraps an error of another crate raised while retrieving.

@@ -73,7 +73,10 @@ pub struct TopK {
 impl TopK {
     /// A collector for the best `k` hits.
     pub fn new(k: usize) -> Self {
-        TopK { k, heap: BinaryHeap::with_capacity(k.saturating_add(1).min(1 << 20)) }
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k.saturating_add(1).min(1 << 20)),
+        }
     }
 
     /// Empties the collector and sets a new `k`.
@@ -100,7 +103,11 @@ impl TopK {
     /// The score a new hit must beat to enter once the collector is full, or
     /// `None` while it holds fewer than `k` hits.
     pub fn threshold(&self) -> Option<Score> {
-        if self.heap.len() < self.k { None } else { self.heap.peek().map(|w| w.0.score) }
+        if self.heap.len() < self.k {
+            None
+        } else {
+            self.heap.peek().map(|w| w.0.score)
+        }
     }
 
     /// Offers a hit.

@@ -61,7 +61,11 @@ pub struct IdTable<I> {
 
 impl<I> Default for IdTable<I> {
     fn default() -> Self {
-        IdTable { names: Vec::new(), lookup: HashMap::new(), _id: PhantomData }
+        IdTable {
+            names: Vec::new(),
+            lookup: HashMap::new(),
+            _id: PhantomData,
+        }
     }
 }
 
@@ -122,7 +126,10 @@ impl<I: Id> IdTable<I> {
 
     /// `(id, external id)` pairs in id order.
     pub fn iter(&self) -> impl Iterator<Item = (I, &str)> + '_ {
-        self.names.iter().enumerate().map(|(i, n)| (I::from_index(i), n.as_str()))
+        self.names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (I::from_index(i), n.as_str()))
     }
 }
 

@@ -26,8 +26,8 @@ mod corpus;
 pub mod dataset;
 mod docstore;
 mod error;
-mod hash;
 mod fusion;
+mod hash;
 mod hit;
 mod ids;
 mod lines;
@@ -41,8 +41,11 @@ pub use atomic::{AtomicFile, StagingDir, write_file, write_json};
 pub use corpus::{CorpusReader, Document, Query, QueryReader, read_corpus, read_queries};
 pub use docstore::DocStore;
 pub use error::{Error, Result};
+pub use fusion::{
+    DEFAULT_RRF_K, Fusion, HybridRetriever, ScoreNorm, fuse, reciprocal_rank_fusion,
+    weighted_fusion,
+};
 pub use hash::{FxBuildHasher, FxHasher};
-pub use fusion::{DEFAULT_RRF_K, Fusion, HybridRetriever, ScoreNorm, fuse, reciprocal_rank_fusion, weighted_fusion};
 pub use hit::{Hit, Score, TopK, sort_hits};
 pub use ids::{DocId, Id, IdTable, QueryId};
 pub use lines::LineReader;

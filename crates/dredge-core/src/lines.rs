@@ -72,7 +72,10 @@ impl<R: Read> LineReader<R> {
             Err(e) => Err(Error::parse(
                 &self.path,
                 self.line,
-                format!("not valid UTF-8 (invalid byte at column {})", e.valid_up_to() + 1),
+                format!(
+                    "not valid UTF-8 (invalid byte at column {})",
+                    e.valid_up_to() + 1
+                ),
             )),
         }
     }

@@ -45,15 +45,23 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Matrix> {
             if bytes.len() < 12 {
                 return Err(bad("truncated header"));
             }
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
         }
         v => return Err(bad(&format!("unsupported format version {v}"))),
     };
-    let header = bytes.get(start..start + header_len).ok_or_else(|| bad("truncated header"))?;
+    let header = bytes
+        .get(start..start + header_len)
+        .ok_or_else(|| bad("truncated header"))?;
     let header = std::str::from_utf8(header).map_err(|_| bad("header is not text"))?;
     let field = |name: &str| -> Option<&str> {
         let at = header.find(&format!("'{name}'"))?;
-        let rest = header[at + name.len() + 2..].trim_start().strip_prefix(':')?.trim_start();
+        let rest = header[at + name.len() + 2..]
+            .trim_start()
+            .strip_prefix(':')?
+            .trim_start();
         Some(rest)
     };
     let descr = field("descr").ok_or_else(|| bad("no descr"))?;
@@ -62,13 +70,19 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Matrix> {
     } else if descr.starts_with("'<f8'") {
         8
     } else {
-        return Err(bad(&format!("dtype {} (expected '<f4' or '<f8')", descr.split(',').next().unwrap_or(""))));
+        return Err(bad(&format!(
+            "dtype {} (expected '<f4' or '<f8')",
+            descr.split(',').next().unwrap_or("")
+        )));
     };
     if !field("fortran_order").is_some_and(|v| v.starts_with("False")) {
         return Err(bad("Fortran order is not supported"));
     }
     let shape = field("shape").ok_or_else(|| bad("no shape"))?;
-    let shape = shape.strip_prefix('(').and_then(|s| s.split(')').next()).ok_or_else(|| bad("bad shape"))?;
+    let shape = shape
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| bad("bad shape"))?;
     let dims: Vec<usize> = shape
         .split(',')
         .map(str::trim)
@@ -79,14 +93,24 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Matrix> {
         return Err(bad(&format!("expected 2 dimensions, found {}", dims.len())));
     };
     let body = &bytes[start + header_len..];
-    let expected = rows.checked_mul(cols).and_then(|n| n.checked_mul(width)).ok_or_else(|| bad("shape too large"))?;
+    let expected = rows
+        .checked_mul(cols)
+        .and_then(|n| n.checked_mul(width))
+        .ok_or_else(|| bad("shape too large"))?;
     if body.len() != expected {
-        return Err(bad(&format!("{rows} x {cols} needs {expected} bytes of data, the file has {}", body.len())));
+        return Err(bad(&format!(
+            "{rows} x {cols} needs {expected} bytes of data, the file has {}",
+            body.len()
+        )));
     }
     let data = if width == 4 {
-        body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        body.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
     } else {
-        body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect()
+        body.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+            .collect()
     };
     Ok(Matrix { rows, cols, data })
 }
@@ -94,8 +118,15 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Matrix> {
 /// Writes a float32 matrix as a version 1.0 `.npy`, atomically.
 pub fn write_npy(path: impl AsRef<Path>, matrix: &Matrix) -> Result<()> {
     let path = path.as_ref();
-    assert_eq!(matrix.data.len(), matrix.rows * matrix.cols, "matrix data does not match its shape");
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", matrix.rows, matrix.cols);
+    assert_eq!(
+        matrix.data.len(),
+        matrix.rows * matrix.cols,
+        "matrix data does not match its shape"
+    );
+    let mut header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
+        matrix.rows, matrix.cols
+    );
     // Pad so that the data starts on a 64-byte boundary, header ending in '\n'.
     let total = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - total % 64) % 64));
@@ -103,7 +134,8 @@ pub fn write_npy(path: impl AsRef<Path>, matrix: &Matrix) -> Result<()> {
     write_file(path, |f| {
         let io = |e| Error::io(path, e);
         f.write_all(b"\x93NUMPY\x01\x00").map_err(io)?;
-        f.write_all(&(header.len() as u16).to_le_bytes()).map_err(io)?;
+        f.write_all(&(header.len() as u16).to_le_bytes())
+            .map_err(io)?;
         f.write_all(header.as_bytes()).map_err(io)?;
         for chunk in matrix.data.chunks(1 << 16) {
             let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -126,7 +158,13 @@ pub fn read_ids(path: impl AsRef<Path>) -> Result<Vec<String>> {
         let id = id.to_owned();
         let line_no = lines.line_number();
         if let Some(&first_line) = seen.get(&id) {
-            return Err(Error::Duplicate { path: lines.path().to_path_buf(), what: "id", id, first_line, line: line_no });
+            return Err(Error::Duplicate {
+                path: lines.path().to_path_buf(),
+                what: "id",
+                id,
+                first_line,
+                line: line_no,
+            });
         }
         seen.insert(id.clone(), line_no);
         ids.push(id);
@@ -139,7 +177,8 @@ pub fn write_ids<S: AsRef<str>>(path: impl AsRef<Path>, ids: &[S]) -> Result<()>
     let path = path.as_ref();
     write_file(path, |f| {
         for id in ids {
-            f.write_all(id.as_ref().as_bytes()).map_err(|e| Error::io(path, e))?;
+            f.write_all(id.as_ref().as_bytes())
+                .map_err(|e| Error::io(path, e))?;
             f.write_all(b"\n").map_err(|e| Error::io(path, e))?;
         }
         Ok(())
@@ -170,7 +209,11 @@ mod tests {
     fn npy_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.npy");
-        let m = Matrix { rows: 3, cols: 2, data: vec![1.0, -2.5, 3.25, 0.0, f32::MIN_POSITIVE, 1e30] };
+        let m = Matrix {
+            rows: 3,
+            cols: 2,
+            data: vec![1.0, -2.5, 3.25, 0.0, f32::MIN_POSITIVE, 1e30],
+        };
         write_npy(&path, &m).unwrap();
         let bytes = fs_err::read(&path).unwrap();
         // The header ends in a newline and the data starts on a 64-byte boundary.
@@ -188,8 +231,15 @@ mod tests {
         let ids = dir.path().join("ids.txt");
         fs_err::write(&ids, "a\nb\na\n").unwrap();
         let err = read_ids(&ids).unwrap_err().to_string();
-        assert!(err.contains(":3: duplicate id `a` (first seen on line 1)"), "{err}");
-        let m = Matrix { rows: 2, cols: 1, data: vec![1.0, 2.0] };
+        assert!(
+            err.contains(":3: duplicate id `a` (first seen on line 1)"),
+            "{err}"
+        );
+        let m = Matrix {
+            rows: 2,
+            cols: 1,
+            data: vec![1.0, 2.0],
+        };
         write_npy(&path, &m).unwrap();
         write_ids(&ids, &["a"]).unwrap();
         let err = read_vectors(&path, &ids).unwrap_err().to_string();

@@ -83,7 +83,14 @@ impl Qrels {
                     let f = match cols.len() {
                         3 => QrelsFormat::Beir,
                         4 => QrelsFormat::Trec,
-                        n => return Err(err(line_no, format!("expected 3 columns (BEIR: query-id corpus-id score) or 4 (TREC: qid 0 docid grade), found {n}"))),
+                        n => {
+                            return Err(err(
+                                line_no,
+                                format!(
+                                    "expected 3 columns (BEIR: query-id corpus-id score) or 4 (TREC: qid 0 docid grade), found {n}"
+                                ),
+                            ));
+                        }
                     };
                     format = Some(f);
                     f
@@ -92,12 +99,31 @@ impl Qrels {
             let (qid, doc, grade) = match (fmt, cols.as_slice()) {
                 (QrelsFormat::Beir, [q, d, g]) => (*q, *d, *g),
                 (QrelsFormat::Trec, [q, _, d, g]) => (*q, *d, *g),
-                (QrelsFormat::Beir, _) => return Err(err(line_no, format!("expected 3 columns (query-id corpus-id score), found {}", cols.len()))),
-                (QrelsFormat::Trec, _) => return Err(err(line_no, format!("expected 4 columns (qid 0 docid grade), found {}", cols.len()))),
+                (QrelsFormat::Beir, _) => {
+                    return Err(err(
+                        line_no,
+                        format!(
+                            "expected 3 columns (query-id corpus-id score), found {}",
+                            cols.len()
+                        ),
+                    ));
+                }
+                (QrelsFormat::Trec, _) => {
+                    return Err(err(
+                        line_no,
+                        format!(
+                            "expected 4 columns (qid 0 docid grade), found {}",
+                            cols.len()
+                        ),
+                    ));
+                }
             };
-            let grade: i32 = grade
-                .parse()
-                .map_err(|_| err(line_no, format!("relevance grade `{grade}` is not an integer")))?;
+            let grade: i32 = grade.parse().map_err(|_| {
+                err(
+                    line_no,
+                    format!("relevance grade `{grade}` is not an integer"),
+                )
+            })?;
             let q = qrels.query_index(qid);
             if let Some(&first_line) = seen.get(&(q, doc.to_owned())) {
                 return Err(Error::Duplicate {
@@ -109,7 +135,10 @@ impl Qrels {
                 });
             }
             seen.insert((q, doc.to_owned()), line_no);
-            qrels.queries[q].judgments.push(Judgment { doc: doc.to_owned(), grade });
+            qrels.queries[q].judgments.push(Judgment {
+                doc: doc.to_owned(),
+                grade,
+            });
         }
         Ok(qrels)
     }
@@ -119,7 +148,10 @@ impl Qrels {
             return i;
         }
         let i = self.queries.len();
-        self.queries.push(QrelsQuery { qid: qid.to_owned(), judgments: Vec::new() });
+        self.queries.push(QrelsQuery {
+            qid: qid.to_owned(),
+            judgments: Vec::new(),
+        });
         self.index.insert(qid.to_owned(), i);
         i
     }
@@ -130,7 +162,10 @@ impl Qrels {
         let judgments = &mut self.queries[q].judgments;
         match judgments.iter_mut().find(|j| j.doc == doc) {
             Some(j) => j.grade = grade,
-            None => judgments.push(Judgment { doc: doc.to_owned(), grade }),
+            None => judgments.push(Judgment {
+                doc: doc.to_owned(),
+                grade,
+            }),
         }
     }
 
@@ -186,10 +221,19 @@ mod tests {
     #[test]
     fn bad_lines_name_their_place() {
         let cases = [
-            ("query-id\tcorpus-id\tscore\nq1\td1\n", ":2: expected 3 columns"),
+            (
+                "query-id\tcorpus-id\tscore\nq1\td1\n",
+                ":2: expected 3 columns",
+            ),
             ("q1 0 d1 1\nq1 0 d2\n", ":2: expected 4 columns"),
-            ("query-id\tcorpus-id\tscore\nq1\td1\tone\n", ":2: relevance grade `one` is not an integer"),
-            ("q1\td1\t1\nq2\td1\t1\nq1\td1\t2\n", ":3: duplicate judgment for query/document `q1 d1` (first seen on line 1)"),
+            (
+                "query-id\tcorpus-id\tscore\nq1\td1\tone\n",
+                ":2: relevance grade `one` is not an integer",
+            ),
+            (
+                "q1\td1\t1\nq2\td1\t1\nq1\td1\t2\n",
+                ":3: duplicate judgment for query/document `q1 d1` (first seen on line 1)",
+            ),
             ("a b c d e\n", ":1: expected 3 columns"),
         ];
         for (content, expected) in cases {

@@ -71,7 +71,8 @@ impl Run {
         let mut run = Run::new();
         let mut first_line = 1;
         for chunk in parsed {
-            let chunk = chunk.map_err(|(line, message)| Error::parse(path, first_line + line, message))?;
+            let chunk =
+                chunk.map_err(|(line, message)| Error::parse(path, first_line + line, message))?;
             for (qid, mut entries) in chunk.segments {
                 for e in &mut entries {
                     e.line += first_line;
@@ -94,15 +95,18 @@ impl Run {
         let first = self
             .queries
             .par_iter()
-            .map_init(HashMap::<&str, u64, FxBuildHasher>::default, |seen, query| {
-                seen.clear();
-                for entry in &query.entries {
-                    if let Some(first_line) = seen.insert(&entry.doc, entry.line) {
-                        return Some((entry.line, first_line, &*entry.doc, &*query.qid));
+            .map_init(
+                HashMap::<&str, u64, FxBuildHasher>::default,
+                |seen, query| {
+                    seen.clear();
+                    for entry in &query.entries {
+                        if let Some(first_line) = seen.insert(&entry.doc, entry.line) {
+                            return Some((entry.line, first_line, &*entry.doc, &*query.qid));
+                        }
                     }
-                }
-                None
-            })
+                    None
+                },
+            )
             .flatten()
             .min_by_key(|(line, ..)| *line);
         match first {
@@ -122,7 +126,10 @@ impl Run {
             return i;
         }
         let i = self.queries.len();
-        self.queries.push(RunQuery { qid: qid.to_owned(), entries: Vec::new() });
+        self.queries.push(RunQuery {
+            qid: qid.to_owned(),
+            entries: Vec::new(),
+        });
         self.index.insert(qid.to_owned(), i);
         i
     }
@@ -130,7 +137,11 @@ impl Run {
     /// Adds a retrieved document for `qid` (the caller keeps documents unique).
     pub fn push(&mut self, qid: &str, doc: &str, score: f64) {
         let q = self.query_index(qid);
-        self.queries[q].entries.push(RunEntry { doc: doc.into(), score, line: 0 });
+        self.queries[q].entries.push(RunEntry {
+            doc: doc.into(),
+            score,
+            line: 0,
+        });
     }
 
     /// The retrieved documents of `qid`.
@@ -169,7 +180,10 @@ fn split_lines(bytes: &[u8], target: usize) -> Vec<&[u8]> {
         let cut = if rest.len() <= target {
             rest.len()
         } else {
-            rest[target..].iter().position(|&b| b == b'\n').map_or(rest.len(), |i| target + i + 1)
+            rest[target..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |i| target + i + 1)
         };
         let (chunk, tail) = rest.split_at(cut);
         chunks.push(chunk);
@@ -187,23 +201,43 @@ fn parse_chunk(chunk: &[u8]) -> std::result::Result<ParsedChunk<'_>, (u64, Strin
         lines += 1;
         let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let line = std::str::from_utf8(raw)
-            .map_err(|e| (line_no, format!("not valid UTF-8 (invalid byte at column {})", e.valid_up_to() + 1)))?;
+        let line = std::str::from_utf8(raw).map_err(|e| {
+            (
+                line_no,
+                format!(
+                    "not valid UTF-8 (invalid byte at column {})",
+                    e.valid_up_to() + 1
+                ),
+            )
+        })?;
         let mut cols = line.split_ascii_whitespace();
-        let (Some(qid), Some(_q0), Some(doc), Some(_rank), Some(score), Some(_tag), None) =
-            (cols.next(), cols.next(), cols.next(), cols.next(), cols.next(), cols.next(), cols.next())
-        else {
+        let (Some(qid), Some(_q0), Some(doc), Some(_rank), Some(score), Some(_tag), None) = (
+            cols.next(),
+            cols.next(),
+            cols.next(),
+            cols.next(),
+            cols.next(),
+            cols.next(),
+            cols.next(),
+        ) else {
             if line.trim().is_empty() {
                 continue;
             }
             let n = line.split_ascii_whitespace().count();
-            return Err((line_no, format!("expected 6 columns (qid Q0 docid rank score tag), found {n}")));
+            return Err((
+                line_no,
+                format!("expected 6 columns (qid Q0 docid rank score tag), found {n}"),
+            ));
         };
         let score: f64 = match score.parse() {
             Ok(s) if f64::is_finite(s) => s,
             _ => return Err((line_no, format!("score `{score}` is not a finite number"))),
         };
-        let entry = RunEntry { doc: doc.into(), score, line: line_no };
+        let entry = RunEntry {
+            doc: doc.into(),
+            score,
+            line: line_no,
+        };
         match segments.last_mut() {
             Some((q, entries)) if *q == qid => entries.push(entry),
             _ => segments.push((qid, vec![entry])),
@@ -227,12 +261,24 @@ impl<W: Write> RunWriter<W> {
     /// A writer that tags every line with `tag` (no whitespace allowed; spaces
     /// are replaced with `_`).
     pub fn new(out: W, tag: &str) -> Self {
-        let tag = if tag.is_empty() { "dredge".to_owned() } else { tag.replace(char::is_whitespace, "_") };
-        RunWriter { out, tag, buf: String::new() }
+        let tag = if tag.is_empty() {
+            "dredge".to_owned()
+        } else {
+            tag.replace(char::is_whitespace, "_")
+        };
+        RunWriter {
+            out,
+            tag,
+            buf: String::new(),
+        }
     }
 
     /// Writes the ranked documents of one query; ranks start at 1.
-    pub fn write_query<'a>(&mut self, qid: &str, hits: impl IntoIterator<Item = (&'a str, f32)>) -> std::io::Result<()> {
+    pub fn write_query<'a>(
+        &mut self,
+        qid: &str,
+        hits: impl IntoIterator<Item = (&'a str, f32)>,
+    ) -> std::io::Result<()> {
         use std::fmt::Write as _;
         self.buf.clear();
         for (rank, (doc, score)) in hits.into_iter().enumerate() {
@@ -264,14 +310,20 @@ mod tests {
         let mut out = Vec::new();
         let mut w = RunWriter::new(&mut out, "my run");
         let scores = [13.456_789_f32, 1e-8, 0.1 + 0.2, 7.0];
-        w.write_query("q1", [("d1", scores[0]), ("d2", scores[1])]).unwrap();
-        w.write_query("q2", [("d1", scores[2]), ("d3", scores[3])]).unwrap();
+        w.write_query("q1", [("d1", scores[0]), ("d2", scores[1])])
+            .unwrap();
+        w.write_query("q2", [("d1", scores[2]), ("d3", scores[3])])
+            .unwrap();
         w.into_inner().unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("q1 Q0 d1 1 13.456789 my_run\n"), "{text}");
         let run = read(&text).unwrap();
         assert_eq!(run.len(), 2);
-        let got: Vec<f32> = run.queries().iter().flat_map(|q| q.entries.iter().map(|e| e.score as f32)).collect();
+        let got: Vec<f32> = run
+            .queries()
+            .iter()
+            .flat_map(|q| q.entries.iter().map(|e| e.score as f32))
+            .collect();
         assert_eq!(got, scores);
     }
 
@@ -280,15 +332,29 @@ mod tests {
         let text = "q1 Q0 a 1 3 t\nq1 Q0 b 2 2 t\n\nq2 Q0 a 1 3 t\nq1 Q0 c 3 1 t\nq2 Q0 b 2 1 t\n";
         for chunk_bytes in [1, 7, 20, 1 << 20] {
             let run = Run::parse(Path::new("x"), text.as_bytes(), chunk_bytes).unwrap();
-            let lines: Vec<(&str, Vec<u64>)> =
-                run.queries().iter().map(|q| (q.qid.as_str(), q.entries.iter().map(|e| e.line).collect())).collect();
-            assert_eq!(lines, [("q1", vec![1, 2, 5]), ("q2", vec![4, 6])], "chunks of {chunk_bytes}");
+            let lines: Vec<(&str, Vec<u64>)> = run
+                .queries()
+                .iter()
+                .map(|q| (q.qid.as_str(), q.entries.iter().map(|e| e.line).collect()))
+                .collect();
+            assert_eq!(
+                lines,
+                [("q1", vec![1, 2, 5]), ("q2", vec![4, 6])],
+                "chunks of {chunk_bytes}"
+            );
             let bad = format!("{text}q3 Q0 a 1\n");
-            let err = Run::parse(Path::new("x"), bad.as_bytes(), chunk_bytes).unwrap_err().to_string();
+            let err = Run::parse(Path::new("x"), bad.as_bytes(), chunk_bytes)
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with("x:7: expected 6 columns"), "{err}");
             let dup = format!("{text}q1 Q0 b 9 0 t\n");
-            let err = Run::parse(Path::new("x"), dup.as_bytes(), chunk_bytes).unwrap_err().to_string();
-            assert!(err.contains("x:7: duplicate document for query `b q1` (first seen on line 2)"), "{err}");
+            let err = Run::parse(Path::new("x"), dup.as_bytes(), chunk_bytes)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("x:7: duplicate document for query `b q1` (first seen on line 2)"),
+                "{err}"
+            );
         }
     }
 
@@ -303,9 +369,18 @@ mod tests {
     fn bad_lines_name_their_place() {
         let cases = [
             ("q1 Q0 a 1 3 t\nq1 Q0 b 2\n", ":2: expected 6 columns"),
-            ("q1 Q0 a 1 high t\n", ":1: score `high` is not a finite number"),
-            ("q1 Q0 a 1 NaN t\n", ":1: score `NaN` is not a finite number"),
-            ("q1 Q0 a 1 3 t\nq2 Q0 a 1 3 t\nq1 Q0 a 2 2 t\n", ":3: duplicate document for query `a q1` (first seen on line 1)"),
+            (
+                "q1 Q0 a 1 high t\n",
+                ":1: score `high` is not a finite number",
+            ),
+            (
+                "q1 Q0 a 1 NaN t\n",
+                ":1: score `NaN` is not a finite number",
+            ),
+            (
+                "q1 Q0 a 1 3 t\nq2 Q0 a 1 3 t\nq1 Q0 a 2 2 t\n",
+                ":3: duplicate document for query `a q1` (first seen on line 1)",
+            ),
         ];
         for (content, expected) in cases {
             let err = read(content).unwrap_err().to_string();

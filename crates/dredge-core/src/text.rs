@@ -32,7 +32,10 @@ mod tests {
 
     #[test]
     fn normalization_folds_case_and_whitespace() {
-        assert_eq!(normalize_text("  The\tQuick\n\nBROWN  fox "), "the quick brown fox");
+        assert_eq!(
+            normalize_text("  The\tQuick\n\nBROWN  fox "),
+            "the quick brown fox"
+        );
         assert_eq!(normalize_text(""), "");
         assert_eq!(normalize_text("Éclair"), "éclair");
     }

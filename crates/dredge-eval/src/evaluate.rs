@@ -21,7 +21,10 @@ pub struct EvalOptions {
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { ignore_identical_ids: true, missing_as_zero: false }
+        EvalOptions {
+            ignore_identical_ids: true,
+            missing_as_zero: false,
+        }
     }
 }
 
@@ -57,7 +60,10 @@ impl Evaluation {
 
     /// The mean of `metric`, if it was computed.
     pub fn mean(&self, metric: Metric) -> Option<f64> {
-        self.metrics.iter().position(|&m| m == metric).map(|i| self.means[i])
+        self.metrics
+            .iter()
+            .position(|&m| m == metric)
+            .map(|i| self.means[i])
     }
 }
 
@@ -85,7 +91,11 @@ pub fn evaluate(qrels: &Qrels, run: &Run, metrics: &[Metric], options: &EvalOpti
             }
         }
     }
-    let run_without_qrels = run.queries().iter().filter(|r| qrels.get(&r.qid).is_none()).count();
+    let run_without_qrels = run
+        .queries()
+        .iter()
+        .filter(|r| qrels.get(&r.qid).is_none())
+        .count();
     work.sort_by(|a, b| a.0.qid.cmp(&b.0.qid));
 
     let max_k = metrics.iter().map(|m| m.k).max().unwrap_or(0);
@@ -99,7 +109,13 @@ pub fn evaluate(qrels: &Qrels, run: &Run, metrics: &[Metric], options: &EvalOpti
 
     let n = per_query.len();
     let means = (0..metrics.len())
-        .map(|i| if n == 0 { 0.0 } else { per_query.iter().map(|q| q.values[i]).sum::<f64>() / n as f64 })
+        .map(|i| {
+            if n == 0 {
+                0.0
+            } else {
+                per_query.iter().map(|q| q.values[i]).sum::<f64>() / n as f64
+            }
+        })
         .collect();
     Evaluation {
         metrics: metrics.to_vec(),
@@ -130,10 +146,12 @@ impl<'a> Scratch<'a> {
         options: &EvalOptions,
     ) -> Vec<f64> {
         self.grades.clear();
-        self.grades.extend(qrels.judgments.iter().map(|j| (j.doc.as_str(), j.grade)));
+        self.grades
+            .extend(qrels.judgments.iter().map(|j| (j.doc.as_str(), j.grade)));
         let num_rel = qrels.judgments.iter().filter(|j| j.grade >= 1).count();
         self.ideal.clear();
-        self.ideal.extend(qrels.judgments.iter().map(|j| j.grade).filter(|&g| g >= 1));
+        self.ideal
+            .extend(qrels.judgments.iter().map(|j| j.grade).filter(|&g| g >= 1));
         self.ideal.sort_unstable_by(|a, b| b.cmp(a));
 
         self.ranked.clear();
@@ -147,7 +165,9 @@ impl<'a> Scratch<'a> {
         }
         // trec_eval: score descending, then document id descending.
         let by_rank = |a: &(f32, &str), b: &(f32, &str)| {
-            b.0.partial_cmp(&a.0).expect("scores are finite").then_with(|| b.1.as_bytes().cmp(a.1.as_bytes()))
+            b.0.partial_cmp(&a.0)
+                .expect("scores are finite")
+                .then_with(|| b.1.as_bytes().cmp(a.1.as_bytes()))
         };
         if self.ranked.len() > max_k {
             self.ranked.select_nth_unstable_by(max_k - 1, by_rank);
@@ -155,7 +175,11 @@ impl<'a> Scratch<'a> {
         }
         self.ranked.sort_unstable_by(by_rank);
         self.gains.clear();
-        self.gains.extend(self.ranked.iter().map(|(_, doc)| self.grades.get(doc).copied()));
+        self.gains.extend(
+            self.ranked
+                .iter()
+                .map(|(_, doc)| self.grades.get(doc).copied()),
+        );
 
         metrics.iter().map(|m| self.metric(*m, num_rel)).collect()
     }
@@ -171,7 +195,13 @@ impl<'a> Scratch<'a> {
                     .enumerate()
                     .filter_map(|(i, g)| g.filter(|&g| g > 0).map(|g| g as f64 / discount(i)))
                     .sum();
-                let idcg: f64 = self.ideal.iter().take(k).enumerate().map(|(i, &g)| g as f64 / discount(i)).sum();
+                let idcg: f64 = self
+                    .ideal
+                    .iter()
+                    .take(k)
+                    .enumerate()
+                    .map(|(i, &g)| g as f64 / discount(i))
+                    .sum();
                 if idcg > 0.0 { dcg / idcg } else { 0.0 }
             }
             MetricKind::Recall => {
@@ -195,7 +225,10 @@ impl<'a> Scratch<'a> {
                 }
                 sum / num_rel as f64
             }
-            MetricKind::Mrr => top.iter().position(is_rel).map_or(0.0, |i| 1.0 / (i + 1) as f64),
+            MetricKind::Mrr => top
+                .iter()
+                .position(is_rel)
+                .map_or(0.0, |i| 1.0 / (i + 1) as f64),
             MetricKind::Precision => top.iter().filter(|g| is_rel(g)).count() as f64 / k as f64,
         }
     }

@@ -62,7 +62,12 @@ impl Metric {
     pub fn defaults() -> Vec<Metric> {
         let ks = [1, 3, 5, 10, 100, 1000];
         let mut metrics = Vec::new();
-        for kind in [MetricKind::Ndcg, MetricKind::Recall, MetricKind::Map, MetricKind::Precision] {
+        for kind in [
+            MetricKind::Ndcg,
+            MetricKind::Recall,
+            MetricKind::Map,
+            MetricKind::Precision,
+        ] {
             metrics.extend(ks.iter().map(|&k| Metric::new(kind, k)));
         }
         metrics.push(Metric::new(MetricKind::Mrr, 10));
@@ -116,7 +121,9 @@ impl FromStr for Metric {
         };
         let k: usize = k.parse().map_err(|_| err())?;
         if k == 0 {
-            return Err(ParseMetricError(format!("metric `{s}`: the cutoff must be at least 1")));
+            return Err(ParseMetricError(format!(
+                "metric `{s}`: the cutoff must be at least 1"
+            )));
         }
         Ok(Metric { kind, k })
     }
@@ -130,9 +137,18 @@ mod tests {
     fn parses_and_prints() {
         let ms = Metric::parse_list("ndcg@10, Recall@100,P@5,mrr@10,map@1000,ndcg@10").unwrap();
         let names: Vec<String> = ms.iter().map(|m| m.to_string()).collect();
-        assert_eq!(names, ["ndcg@10", "recall@100", "p@5", "mrr@10", "map@1000"]);
+        assert_eq!(
+            names,
+            ["ndcg@10", "recall@100", "p@5", "mrr@10", "map@1000"]
+        );
         assert!("ndcg@0".parse::<Metric>().is_err());
-        assert!("bleu@4".parse::<Metric>().unwrap_err().to_string().contains("unknown metric `bleu@4`"));
+        assert!(
+            "bleu@4"
+                .parse::<Metric>()
+                .unwrap_err()
+                .to_string()
+                .contains("unknown metric `bleu@4`")
+        );
         assert!("ndcg".parse::<Metric>().is_err());
         assert_eq!(Metric::defaults().len(), 25);
     }

@@ -23,7 +23,12 @@ pub fn table(eval: &Evaluation) -> String {
     }
     let headers: Vec<String> = ks.iter().map(|k| format!("@{k}")).collect();
     let width = headers.iter().map(String::len).max().unwrap_or(0).max(6);
-    let label_width = kinds.iter().map(|k| k.label().len()).max().unwrap_or(0).max(6);
+    let label_width = kinds
+        .iter()
+        .map(|k| k.label().len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
     let mut out = String::new();
     let _ = write!(out, "{:label_width$}", "");
     for h in &headers {
@@ -71,8 +76,12 @@ pub fn json(eval: &Evaluation, per_query: bool) -> serde_json::Value {
     if per_query {
         let mut queries = serde_json::Map::new();
         for q in &eval.per_query {
-            let values: serde_json::Map<String, serde_json::Value> =
-                eval.metrics.iter().zip(&q.values).map(|(m, v)| (m.to_string(), (*v).into())).collect();
+            let values: serde_json::Map<String, serde_json::Value> = eval
+                .metrics
+                .iter()
+                .zip(&q.values)
+                .map(|(m, v)| (m.to_string(), (*v).into()))
+                .collect();
             queries.insert(q.qid.clone(), values.into());
         }
         obj.insert("per_query".into(), queries.into());
