@@ -105,6 +105,20 @@ pub enum Command {
     Embed(EmbedArgs),
 }
 
+/// Which retrievals `dredge eval --dataset` evaluates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum EvalMode {
+    /// BM25 only.
+    Bm25,
+    /// Dense only.
+    Dense,
+    /// BM25 and dense fused.
+    Hybrid,
+    /// Every mode the index can serve.
+    #[default]
+    All,
+}
+
 /// Output format of reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -119,17 +133,48 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Relevance judgments: a BEIR qrels TSV, a TREC qrels file, or a BEIR dataset
-    /// folder (then `--split` picks `qrels/<split>.tsv`).
-    #[arg(long, value_name = "PATH")]
-    pub qrels: PathBuf,
+    /// folder (then `--split` picks `qrels/<split>.tsv`). Default with --dataset:
+    /// the dataset's.
+    #[arg(long, value_name = "PATH", required_unless_present = "dataset")]
+    pub qrels: Option<PathBuf>,
+
+    /// A BEIR dataset folder whose --split queries are searched in --index and
+    /// evaluated against its qrels, in one go.
+    #[arg(long, value_name = "DIR", requires = "index", conflicts_with = "run")]
+    pub dataset: Option<PathBuf>,
+
+    /// With --dataset: the index to search (made by `dredge index`).
+    #[arg(long, value_name = "DIR", requires = "dataset")]
+    pub index: Option<PathBuf>,
+
+    /// With --dataset: which retrieval to evaluate; `all` is every mode the index
+    /// can serve (BM25, dense, hybrid), one row each.
+    #[arg(long, value_enum, default_value_t = EvalMode::All)]
+    pub mode: EvalMode,
+
+    /// With --dataset: documents retrieved per query.
+    #[arg(short = 'k', long = "top", value_name = "K", default_value_t = 1000)]
+    pub k: usize,
+
+    /// With --dataset: keep each mode's TREC run in DIR/<mode>.trec.
+    #[arg(long, value_name = "DIR")]
+    pub save_runs: Option<PathBuf>,
+
+    /// With --dataset: search threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+
+    /// Retrieval settings (with --dataset).
+    #[command(flatten)]
+    pub retrieval: RetrievalArgs,
 
     /// The split whose qrels to use when `--qrels` is a dataset folder.
     #[arg(long, default_value = "test")]
     pub split: String,
 
     /// The run to evaluate, in TREC format: `qid Q0 docid rank score tag`.
-    #[arg(long, value_name = "FILE")]
-    pub run: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "dataset")]
+    pub run: Option<PathBuf>,
 
     /// Comma-separated metrics, NAME@K with NAME in ndcg, recall, map, mrr, p.
     /// Default: ndcg, recall, map and p at 1, 3, 5, 10, 100, 1000, and mrr@10.
@@ -218,9 +263,32 @@ pub struct IndexArgs {
     #[arg(long, default_value_t = 0)]
     pub hnsw_seed: u64,
 
-    /// Build no BM25 component (only the dense one; needs --vectors).
-    #[arg(long, requires = "vectors")]
+    /// Build no BM25 component (only the dense one; needs --vectors or --model).
+    #[arg(long)]
     pub no_bm25: bool,
+
+    /// Encode the corpus with this sentence-transformers model folder (BERT family)
+    /// and index the vectors as the dense component. The model, its maximum length
+    /// and prefixes are recorded, so `dredge search --mode dense` encodes queries
+    /// the same way.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["vectors", "vector_ids"])]
+    pub model: Option<PathBuf>,
+
+    /// With --model: texts per forward pass.
+    #[arg(long, default_value_t = 32, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub batch_size: usize,
+
+    /// With --model: cut texts at this many tokens instead of the model's max_seq_length.
+    #[arg(long, value_name = "N")]
+    pub max_length: Option<usize>,
+
+    /// With --model: put before every query (E5: "query: "); default: the model's query prompt.
+    #[arg(long, value_name = "TEXT")]
+    pub query_prefix: Option<String>,
+
+    /// With --model: put before every passage (E5: "passage: "); default: the model's prompt.
+    #[arg(long, value_name = "TEXT")]
+    pub passage_prefix: Option<String>,
 }
 
 /// Similarity of a dense component.
@@ -251,8 +319,11 @@ pub enum SearchMode {
     /// Lexical BM25 over the index's bm25/ component.
     #[default]
     Bm25,
-    /// Dense vectors (--query-vectors) over a dense/<name>/ component.
+    /// Dense vectors over a dense/<name>/ component: queries encoded with the
+    /// index's model, or given with --query-vectors.
     Dense,
+    /// BM25 and dense fused (reciprocal rank fusion by default).
+    Hybrid,
 }
 
 /// `dredge search`.
@@ -297,14 +368,6 @@ pub struct SearchArgs {
     #[arg(long, value_enum, default_value_t = SearchMode::Bm25)]
     pub mode: SearchMode,
 
-    /// BM25 k1 for this search (default: the one recorded in the index).
-    #[arg(long)]
-    pub k1: Option<f32>,
-
-    /// BM25 b for this search (default: the one recorded in the index).
-    #[arg(long)]
-    pub b: Option<f32>,
-
     /// The run tag, last column of the TREC run (default dredge-<mode>).
     #[arg(long)]
     pub tag: Option<String>,
@@ -313,26 +376,92 @@ pub struct SearchArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
-    /// With --mode dense: the query vectors (float32 .npy, one row per query).
-    #[arg(long, value_name = "NPY", requires = "query_ids", conflicts_with_all = ["query", "queries"])]
+    /// Retrieval settings.
+    #[command(flatten)]
+    pub retrieval: RetrievalArgs,
+}
+
+/// How `dredge search` and `dredge eval --index` retrieve, beyond the mode.
+#[derive(Debug, Args)]
+pub struct RetrievalArgs {
+    /// BM25 k1 for this search (default: the one recorded in the index).
+    #[arg(long)]
+    pub k1: Option<f32>,
+
+    /// BM25 b for this search (default: the one recorded in the index).
+    #[arg(long)]
+    pub b: Option<f32>,
+
+    /// Dense: HNSW candidates explored per query (raised to k); higher is slower
+    /// and closer to exact.
+    #[arg(long, default_value_t = 128)]
+    pub ef: usize,
+
+    /// Dense: search every document exactly instead of through HNSW.
+    #[arg(long)]
+    pub exact: bool,
+
+    /// Dense: the dense component to search (default: the only one).
+    #[arg(long, value_name = "NAME")]
+    pub dense_name: Option<String>,
+
+    /// Dense: the model folder to encode queries with, in place of the one recorded
+    /// in the index (an index moved to another machine). It must be the same model.
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+
+    /// Dense: query vectors you computed (float32 .npy, one row per query) instead
+    /// of encoding the query texts; rows are matched to queries by --query-ids.
+    #[arg(long, value_name = "NPY", requires = "query_ids")]
     pub query_vectors: Option<PathBuf>,
 
     /// The query id of each row of --query-vectors, one per line.
     #[arg(long, value_name = "FILE", requires = "query_vectors")]
     pub query_ids: Option<PathBuf>,
 
-    /// With --mode dense: HNSW candidates explored per query (raised to k);
-    /// higher is slower and closer to exact.
-    #[arg(long, default_value_t = 128)]
-    pub ef: usize,
+    /// Hybrid: how BM25 and dense rankings are combined.
+    #[arg(long, value_enum, default_value_t = FusionKind::Rrf)]
+    pub fusion: FusionKind,
 
-    /// With --mode dense: search every document exactly instead of through HNSW.
-    #[arg(long)]
-    pub exact: bool,
+    /// Hybrid, rrf: the k of 1 / (k + rank).
+    #[arg(long, default_value_t = 60.0)]
+    pub rrf_k: f32,
 
-    /// With --mode dense: the dense component to search (default: the only one).
-    #[arg(long, value_name = "NAME")]
-    pub dense_name: Option<String>,
+    /// Hybrid, weighted: alpha * BM25 + (1 - alpha) * dense, on normalised scores.
+    #[arg(long, default_value_t = 0.5)]
+    pub alpha: f32,
+
+    /// Hybrid, weighted: how each side's scores are normalised over its list.
+    #[arg(long, value_enum, default_value_t = NormKind::Minmax)]
+    pub normalize: NormKind,
+
+    /// Hybrid: documents taken from each side before fusing (default: k, at least 100).
+    #[arg(long, value_name = "N")]
+    pub depth: Option<usize>,
+
+    /// Dense: queries encoded per forward pass.
+    #[arg(long, default_value_t = 32, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub batch_size: usize,
+}
+
+/// Fusion of a hybrid search.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum FusionKind {
+    /// Reciprocal rank fusion: sum of 1 / (k + rank) over the two lists.
+    #[default]
+    Rrf,
+    /// Weighted sum of normalised scores (--alpha, --normalize).
+    Weighted,
+}
+
+/// Score normalisation of weighted fusion.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum NormKind {
+    /// (s - min) / (max - min) over each side's list.
+    #[default]
+    Minmax,
+    /// (s - mean) / std over each side's list.
+    Zscore,
 }
 
 /// `dredge quickstart`.
@@ -349,6 +478,11 @@ pub struct QuickstartArgs {
     /// The split whose queries are searched and evaluated.
     #[arg(long, default_value = "test")]
     pub split: String,
+
+    /// A sentence-transformers model folder: also build a dense index with it, and
+    /// evaluate dense and hybrid retrieval (without it, BM25 only).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
 }
 
 /// What `dredge embed` encodes: it picks the prefix and, for a dataset folder, the file.

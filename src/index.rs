@@ -183,7 +183,6 @@ impl IndexDir {
     }
 
     /// The folder.
-    #[allow(dead_code)]
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -225,15 +224,26 @@ impl IndexDir {
         Ok(index)
     }
 
-    /// Opens the dense component `name`, or the only one when `name` is `None`.
-    pub fn dense(&self, name: Option<&str>) -> anyhow::Result<dredge_ann::DenseIndex> {
+    /// True when the index has a BM25 component.
+    pub fn has_bm25(&self) -> bool {
+        self.manifest.components.bm25.is_some()
+    }
+
+    /// True when the index has at least one dense component.
+    pub fn has_dense(&self) -> bool {
+        !self.manifest.components.dense.is_empty()
+    }
+
+    /// The manifest entry of dense component `name`, or of the only one when `name`
+    /// is `None`, with its name.
+    pub fn dense_entry(&self, name: Option<&str>) -> anyhow::Result<(&str, &serde_json::Value)> {
         let components = &self.manifest.components.dense;
         let names = || components.keys().cloned().collect::<Vec<_>>().join(", ");
         let (name, entry) = match name {
             Some(name) => match components.get_key_value(name) {
                 Some(found) => found,
                 None if components.is_empty() => bail!(
-                    "{}: this index has no dense component (build one with `dredge index --vectors V.npy --vector-ids IDS`)",
+                    "{}: this index has no dense component (build one with `dredge index --model DIR`, or `--vectors V.npy --vector-ids IDS`)",
                     self.path.display()
                 ),
                 None => bail!(
@@ -245,7 +255,7 @@ impl IndexDir {
             None => match components.len() {
                 1 => components.iter().next().expect("one component"),
                 0 => bail!(
-                    "{}: this index has no dense component (build one with `dredge index --vectors V.npy --vector-ids IDS`)",
+                    "{}: this index has no dense component (build one with `dredge index --model DIR`, or `--vectors V.npy --vector-ids IDS`)",
                     self.path.display()
                 ),
                 _ => bail!(
@@ -255,6 +265,12 @@ impl IndexDir {
                 ),
             },
         };
+        Ok((name.as_str(), entry))
+    }
+
+    /// Opens the dense component `name`, or the only one when `name` is `None`.
+    pub fn dense(&self, name: Option<&str>) -> anyhow::Result<dredge_ann::DenseIndex> {
+        let (name, entry) = self.dense_entry(name)?;
         let Some(path) = entry.get("path").and_then(|p| p.as_str()) else {
             bail!(
                 "{}: the dense component `{name}` has no path in the manifest",

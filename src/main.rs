@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod index;
 mod output;
+mod retrieval;
 
 use std::process::ExitCode;
 

@@ -492,11 +492,20 @@ fn quickstart_runs_anywhere_and_prints_the_table() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        stdout.contains("nDCG") && stdout.contains("queries: 10"),
-        "{stdout}"
-    );
-    assert!(dir.join("index/manifest.json").is_file() && dir.join("run.trec").is_file());
+    // The table: a header and a BM25 row over the 10 test queries.
+    let bm25_row = stdout
+        .lines()
+        .find(|l| l.starts_with("bm25 "))
+        .unwrap_or_else(|| panic!("no bm25 row in {stdout}"));
+    assert!(stdout.contains("nDCG@10"), "{stdout}");
+    assert!(bm25_row.trim_end().ends_with(" 10"), "{bm25_row}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no --model"), "{stderr}");
+    assert!(dir.join("index/manifest.json").is_file() && dir.join("runs/bm25.trec").is_file());
+    // Negatives mined from the train split: one JSON line per train query with negatives.
+    let negatives = std::fs::read_to_string(dir.join("negatives.jsonl")).unwrap();
+    assert!(negatives.lines().count() >= 15, "{negatives}");
+    assert!(dir.join("mine-report.html").is_file());
     // A second run replaces its own index.
     let again = crate::support::dredge()
         .args(["quickstart", "--dir", path_str(&dir)])

@@ -6,4 +6,5 @@ mod bm25;
 mod dense;
 mod embed;
 mod eval;
+mod hybrid;
 mod mine;

@@ -1,13 +1,29 @@
-//! `dredge eval`: a run against qrels.
+//! `dredge eval`: a run against qrels, or a dataset's queries searched in an index
+//! and evaluated, one row per retrieval mode.
 
-use anyhow::Context;
-use dredge_core::{Qrels, Run, dataset};
-use dredge_eval::{EvalOptions, Metric, evaluate};
+use std::fmt::Write as _;
+use std::path::Path;
 
-use crate::cli::{EvalArgs, Format};
+use anyhow::{Context, bail};
+use dredge_core::{AtomicFile, DocStore, Qrels, Run, RunWriter, dataset};
+use dredge_eval::{EvalOptions, Evaluation, Metric, evaluate};
+
+use crate::cli::{EvalArgs, EvalMode, Format, SearchMode};
+use crate::commands::search::{describe, load_queries, mode_name, search_hits};
+use crate::index::IndexDir;
 use crate::output::print;
+use crate::retrieval::{open_retriever, query_vectors};
+
+/// The metrics of `dredge eval --dataset` when `--metrics` is not given.
+pub const DATASET_METRICS: &str = "ndcg@10,recall@10,recall@100,recall@1000,map@100,mrr@10";
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    if let (Some(dataset), Some(index)) = (&args.dataset, &args.index) {
+        return run_dataset(&args, dataset, index);
+    }
+    let (Some(qrels), Some(run_path)) = (&args.qrels, &args.run) else {
+        bail!("give --qrels and --run, or --dataset DIR --index INDEX");
+    };
     let metrics = match &args.metrics {
         Some(list) => Metric::parse_list(list)?,
         None => Metric::defaults(),
@@ -16,9 +32,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         ignore_identical_ids: !args.keep_identical_ids,
         missing_as_zero: args.missing_as_zero,
     };
-    let qrels_path = dataset::qrels_file(&args.qrels, &args.split)?;
+    let qrels_path = dataset::qrels_file(qrels, &args.split)?;
     let qrels = Qrels::read(&qrels_path).context("reading qrels")?;
-    let run = Run::read(&args.run).context("reading the run")?;
+    let run = Run::read(run_path).context("reading the run")?;
     let eval = evaluate(&qrels, &run, &metrics, &options);
 
     if eval.run_queries_without_qrels > 0 {
@@ -50,5 +66,174 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             print(&dredge_eval::table(&eval))?;
         }
     }
+    Ok(())
+}
+
+/// The modes `--mode` asks for, given what the index holds.
+fn modes(args: &EvalArgs, index: &IndexDir) -> anyhow::Result<Vec<SearchMode>> {
+    Ok(match args.mode {
+        EvalMode::Bm25 => vec![SearchMode::Bm25],
+        EvalMode::Dense => vec![SearchMode::Dense],
+        EvalMode::Hybrid => vec![SearchMode::Hybrid],
+        EvalMode::All => {
+            let mut modes = Vec::new();
+            if index.has_bm25() {
+                modes.push(SearchMode::Bm25);
+            }
+            if index.has_dense() {
+                modes.push(SearchMode::Dense);
+            } else {
+                eprintln!(
+                    "note: {} has no dense component, so only BM25 is evaluated \
+                     (build one with `dredge index --model DIR` or `--vectors`)",
+                    index.path().display()
+                );
+            }
+            if index.has_bm25() && index.has_dense() {
+                modes.push(SearchMode::Hybrid);
+            }
+            if modes.is_empty() {
+                bail!(
+                    "{}: the index has nothing to search",
+                    index.path().display()
+                );
+            }
+            modes
+        }
+    })
+}
+
+/// `dredge eval --dataset DIR --index INDEX`: searches the split's queries with
+/// each mode and evaluates them, one row per mode.
+fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Result<()> {
+    if args.run.is_some() {
+        bail!("--run evaluates a run file; with --dataset the runs are made by searching --index");
+    }
+    let metrics = Metric::parse_list(args.metrics.as_deref().unwrap_or(DATASET_METRICS))?;
+    let options = EvalOptions {
+        ignore_identical_ids: !args.keep_identical_ids,
+        missing_as_zero: args.missing_as_zero,
+    };
+    let index = IndexDir::open(index_path)?;
+    let docs = index.docs()?;
+    let modes = modes(args, &index)?;
+    let qrels_path = dataset::qrels_file(args.qrels.as_deref().unwrap_or(data), &args.split)?;
+    let qrels = Qrels::read(&qrels_path).context("reading qrels")?;
+    let queries = load_queries(data, Some(&args.split))?;
+    if queries.is_empty() {
+        bail!(
+            "{}: no query of split `{}` has text",
+            data.display(),
+            args.split
+        );
+    }
+    let r = &args.retrieval;
+    let vectors = match modes.iter().any(|&m| m != SearchMode::Bm25) {
+        true => Some(query_vectors(&index, r, &queries)?),
+        false => None,
+    };
+    if let Some(dir) = &args.save_runs {
+        fs_err::create_dir_all(dir)?;
+    }
+    let mut rows: Vec<(SearchMode, Evaluation)> = Vec::new();
+    for &mode in &modes {
+        let retriever = open_retriever(&index, mode, r, args.k)?;
+        let vectors = match mode {
+            SearchMode::Bm25 => None,
+            _ => vectors.as_deref(),
+        };
+        let (hits, stats) = search_hits(&*retriever, &queries, vectors, args.k, args.threads)?;
+        let mut run = Run::new();
+        for (query, hits) in queries.iter().zip(&hits) {
+            for hit in hits {
+                run.push(&query.id, docs.id(hit.doc), f64::from(hit.score));
+            }
+        }
+        let mut saved = String::new();
+        if let Some(dir) = &args.save_runs {
+            let path = dir.join(format!("{}.trec", mode_name(mode)));
+            save_run(
+                &path,
+                &docs,
+                &queries,
+                &hits,
+                &format!("dredge-{}", mode_name(mode)),
+            )?;
+            saved = format!(" -> {}", path.display());
+        }
+        eprintln!(
+            "{:<6} {} queries, {:.0} queries/s ({}){saved}",
+            mode_name(mode),
+            stats.queries,
+            stats.queries_per_second(),
+            describe(mode, r, args.k),
+        );
+        rows.push((mode, evaluate(&qrels, &run, &metrics, &options)));
+    }
+    match args.format {
+        Format::Json => {
+            let mut object = serde_json::Map::new();
+            for (mode, eval) in &rows {
+                object.insert(
+                    mode_name(*mode).into(),
+                    dredge_eval::json(eval, args.per_query),
+                );
+            }
+            print(&format!("{}\n", serde_json::Value::Object(object)))?;
+        }
+        Format::Table => {
+            if args.per_query {
+                for (mode, eval) in &rows {
+                    for line in dredge_eval::per_query_lines(eval).lines() {
+                        print(&format!("{}\t{line}\n", mode_name(*mode)))?;
+                    }
+                }
+            }
+            print(&modes_table(&metrics, &rows))?;
+        }
+    }
+    Ok(())
+}
+
+/// One row per mode, one column per metric (`nDCG@10`), 4 decimals, and the
+/// number of queries averaged over.
+fn modes_table(metrics: &[Metric], rows: &[(SearchMode, Evaluation)]) -> String {
+    let headers: Vec<String> = metrics
+        .iter()
+        .map(|m| format!("{}@{}", m.kind.label(), m.k))
+        .collect();
+    let mut out = String::new();
+    let _ = write!(out, "{:<6}", "");
+    for h in &headers {
+        let _ = write!(out, "  {h:>w$}", w = h.len().max(6));
+    }
+    let _ = writeln!(out, "  {:>7}", "queries");
+    for (mode, eval) in rows {
+        let _ = write!(out, "{:<6}", mode_name(*mode));
+        for (h, mean) in headers.iter().zip(&eval.means) {
+            let _ = write!(out, "  {mean:>w$.4}", w = h.len().max(6));
+        }
+        let _ = writeln!(out, "  {:>7}", eval.queries());
+    }
+    out
+}
+
+/// Writes one mode's hits as a TREC run, atomically.
+fn save_run(
+    path: &Path,
+    docs: &DocStore,
+    queries: &[dredge_core::Query],
+    hits: &[Vec<dredge_core::Hit>],
+    tag: &str,
+) -> anyhow::Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    let mut writer = RunWriter::new(&mut file, tag);
+    for (query, hits) in queries.iter().zip(hits) {
+        writer
+            .write_query(&query.id, hits.iter().map(|h| (docs.id(h.doc), h.score)))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    writer.into_inner()?;
+    file.commit()?;
     Ok(())
 }

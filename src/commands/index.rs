@@ -28,12 +28,28 @@ pub struct IndexConfig {
     pub progress: bool,
 }
 
+/// Where a dense component's vectors come from.
+pub enum VectorsFrom {
+    /// A `.npy` the user computed, with its ids file.
+    File {
+        /// The document vectors (`.npy`).
+        vectors: PathBuf,
+        /// Their ids file.
+        ids: PathBuf,
+    },
+    /// Encoding the corpus with a model.
+    Model {
+        /// The sentence-transformers folder.
+        dir: PathBuf,
+        /// Batch size, maximum length, prefixes.
+        options: dredge_embed::EncoderOptions,
+    },
+}
+
 /// A dense component to build beside (or instead of) BM25.
 pub struct DenseConfig {
-    /// The document vectors (`.npy`).
-    pub vectors: PathBuf,
-    /// Their ids file.
-    pub ids: PathBuf,
+    /// Where the vectors come from.
+    pub from: VectorsFrom,
     /// The component's name: it lives in `dense/<name>/`.
     pub name: String,
     /// Similarity.
@@ -49,8 +65,26 @@ pub struct DenseConfig {
 impl DenseConfig {
     /// The dense part of `dredge index`'s flags, checked; `None` without --vectors.
     pub fn from_args(args: &IndexArgs) -> anyhow::Result<Option<DenseConfig>> {
-        let (Some(vectors), Some(ids)) = (&args.vectors, &args.vector_ids) else {
-            return Ok(None);
+        let from = match (&args.vectors, &args.vector_ids, &args.model) {
+            (Some(vectors), Some(ids), None) => VectorsFrom::File {
+                vectors: vectors.clone(),
+                ids: ids.clone(),
+            },
+            (None, None, Some(dir)) => VectorsFrom::Model {
+                dir: dir.clone(),
+                options: dredge_embed::EncoderOptions {
+                    max_length: args.max_length,
+                    batch_size: args.batch_size,
+                    query_prefix: args.query_prefix.clone(),
+                    passage_prefix: args.passage_prefix.clone(),
+                },
+            },
+            _ if args.no_bm25 => {
+                bail!(
+                    "--no-bm25 leaves nothing to index: give --model DIR or --vectors V.npy --vector-ids IDS"
+                )
+            }
+            _ => return Ok(None),
         };
         let name = &args.dense_name;
         if name.is_empty()
@@ -77,8 +111,7 @@ impl DenseConfig {
             }),
         };
         Ok(Some(DenseConfig {
-            vectors: vectors.clone(),
-            ids: ids.clone(),
+            from,
             name: name.clone(),
             similarity,
             ann,
@@ -159,11 +192,6 @@ pub fn check_target(out: &Path, overwrite: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the index folder `config.out` from `config.corpus` (BM25 only).
-pub fn build(config: &IndexConfig) -> anyhow::Result<IndexSummary> {
-    build_with(config, None)
-}
-
 /// Builds the index folder `config.out` from `config.corpus`, with a dense
 /// component when `dense` is given (and without BM25 when it says so).
 pub fn build_with(
@@ -171,10 +199,18 @@ pub fn build_with(
     dense: Option<&DenseConfig>,
 ) -> anyhow::Result<IndexSummary> {
     let start = Instant::now();
-    // Read the vectors before the corpus, so that a bad file fails fast.
-    let vectors = match dense {
-        Some(d) => Some(dredge_core::read_vectors(&d.vectors, &d.ids)?),
-        None => None,
+    // Read the vectors (or load the model) before the corpus, so that a bad file
+    // fails fast.
+    let vectors = match dense.map(|d| &d.from) {
+        Some(VectorsFrom::File { vectors, ids }) => Some(dredge_core::read_vectors(vectors, ids)?),
+        _ => None,
+    };
+    let encoder = match dense.map(|d| &d.from) {
+        Some(VectorsFrom::Model { dir, options }) => Some(
+            dredge_embed::Encoder::load(dir, options)
+                .with_context(|| format!("loading the model {}", dir.display()))?,
+        ),
+        _ => None,
     };
     check_target(&config.out, config.overwrite)?;
     let staging = StagingDir::new(&config.out, config.overwrite)?;
@@ -220,13 +256,35 @@ pub fn build_with(
         path: BM25_DIR.to_owned(),
         info,
     });
-    if let (Some(d), Some((ids, matrix))) = (dense, vectors) {
-        progress.set_message("building the dense component");
-        let source = dredge_ann::VectorSource {
-            vectors: &d.vectors,
-            ids: &d.ids,
+    progress.finish_and_clear();
+    if let Some(d) = dense {
+        let mut encoded = None;
+        let matrix = match (&d.from, vectors, &encoder) {
+            (
+                VectorsFrom::File {
+                    vectors,
+                    ids: ids_path,
+                },
+                Some((ids, matrix)),
+                _,
+            ) => {
+                let source = dredge_ann::VectorSource {
+                    vectors,
+                    ids: ids_path,
+                };
+                dredge_ann::align_to_docs(&docs, &ids, &matrix, source)?
+            }
+            (VectorsFrom::Model { .. }, _, Some(encoder)) => {
+                let (matrix, stats) = encode_docs(encoder, &docs)?;
+                encoded = Some(stats);
+                matrix
+            }
+            _ => unreachable!("vectors read or model loaded above"),
         };
-        let matrix = dredge_ann::align_to_docs(&docs, &ids, &matrix, source)?;
+        eprintln!(
+            "building the dense component ({} x {})",
+            matrix.rows, matrix.cols
+        );
         let path = format!("{DENSE_DIR}/{}", d.name);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(d.threads)
@@ -240,19 +298,63 @@ pub fn build_with(
                     &d.ann,
                 )
             })
-            .with_context(|| format!("building the dense index of {}", d.vectors.display()))?;
+            .context("building the dense index")?;
         let mut entry = serde_json::to_value(index.manifest())?;
         entry["path"] = serde_json::Value::from(path);
-        entry["vectors"] = serde_json::Value::from(d.vectors.display().to_string());
+        match (&d.from, &encoder) {
+            (VectorsFrom::File { vectors, .. }, _) => {
+                entry["vectors"] = serde_json::Value::from(vectors.display().to_string());
+            }
+            (VectorsFrom::Model { .. }, Some(encoder)) => {
+                entry["encoder"] = serde_json::to_value(encoder.description())?;
+            }
+            _ => {}
+        }
+        if let Some(stats) = &encoded {
+            entry["encoded"] = serde_json::to_value(stats)?;
+        }
         manifest.components.dense.insert(d.name.clone(), entry);
     }
     manifest.save(staging.path())?;
     staging.commit()?;
-    progress.finish_and_clear();
     Ok(IndexSummary {
         manifest,
         elapsed: start.elapsed(),
     })
+}
+
+/// Encodes every document (title and text joined as BEIR does) in DocId order,
+/// with a progress bar, and reports what it did on stderr.
+fn encode_docs(
+    encoder: &dredge_embed::Encoder,
+    docs: &DocStore,
+) -> anyhow::Result<(dredge_core::Matrix, dredge_embed::EncodeStats)> {
+    let texts: Vec<String> = (0..docs.len() as u32)
+        .map(|i| {
+            let doc = dredge_core::DocId(i);
+            dredge_core::document_text(docs.title(doc), docs.text(doc))
+        })
+        .collect();
+    let bar = crate::retrieval::progress(texts.len(), "encoding documents");
+    let (matrix, stats) = encoder
+        .encode(&texts, dredge_embed::TextKind::Passage, &mut |p| {
+            bar.set_position(p.done as u64)
+        })
+        .context("encoding the corpus")?;
+    bar.finish_and_clear();
+    let d = encoder.description();
+    eprintln!(
+        "encoded {} documents with {} in {:.1} s: {:.1} documents/s, {:.0} tokens/s ({} cut at {} tokens, {} empty)",
+        stats.texts,
+        d.model_name,
+        stats.seconds,
+        stats.texts as f64 / stats.seconds.max(1e-9),
+        stats.tokens as f64 / stats.seconds.max(1e-9),
+        stats.truncated,
+        d.max_length,
+        stats.empty
+    );
+    Ok((matrix, stats))
 }
 
 /// A bar over the corpus lines when stderr is a terminal; hidden otherwise.

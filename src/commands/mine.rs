@@ -14,8 +14,7 @@ use dredge_mine::{
     PairsReader, PositiveScore, RankRange, Sampling,
 };
 
-use crate::cli::{MineArgs, SearchMode};
-use crate::commands::search::open_retriever;
+use crate::cli::MineArgs;
 use crate::index::IndexDir;
 
 /// The flags, checked and turned into the miner's configuration.
@@ -107,13 +106,20 @@ impl Drop for TempDense {
     }
 }
 
-fn open_dense(args: &MineArgs, docs: &DocStore) -> anyhow::Result<(DenseIndex, TempDense)> {
+fn open_dense(
+    index: &IndexDir,
+    args: &MineArgs,
+    docs: &DocStore,
+) -> anyhow::Result<(Arc<dyn Retriever>, Option<TempDense>)> {
     let Some(vectors) = &args.doc_vectors else {
-        bail!(
-            "--candidates {} needs dense vectors: this index has no dense component (`dredge index` writes BM25 only), \
-             so give the corpus vectors with --doc-vectors FILE.npy (and --query-vectors)",
-            args.candidates
-        );
+        if !index.has_dense() {
+            bail!(
+                "--candidates {} needs dense vectors: this index has no dense component; build it with                  `dredge index --model DIR` (or --vectors), or give the corpus vectors with --doc-vectors FILE.npy",
+                args.candidates
+            );
+        }
+        // The index's own vectors, searched exactly.
+        return Ok((crate::retrieval::exact_dense(index, None)?, None));
     };
     let ids = ids_beside(vectors, args.doc_ids.as_deref());
     let matrix = dredge_ann::read_doc_vectors(vectors, &ids, docs)?;
@@ -121,7 +127,7 @@ fn open_dense(args: &MineArgs, docs: &DocStore) -> anyhow::Result<(DenseIndex, T
         dir: std::env::temp_dir().join(format!("dredge-mine-dense-{}", std::process::id())),
     };
     let index = DenseIndex::build(&temp.dir, &matrix, Similarity::Cosine, &Ann::Flat)?;
-    Ok((index, temp))
+    Ok((Arc::new(index), Some(temp)))
 }
 
 /// The candidate source, and the temporary dense index it may use.
@@ -131,72 +137,92 @@ fn open_candidates(
     docs: &DocStore,
 ) -> anyhow::Result<(Arc<dyn Retriever>, Option<TempDense>)> {
     let bm25 = || -> anyhow::Result<Arc<dyn Retriever>> {
-        Ok(Arc::from(open_retriever(
-            index,
-            SearchMode::Bm25,
-            None,
-            None,
-        )?))
+        Ok(Arc::new(index.bm25().context("BM25 candidates")?))
     };
     match args.candidates.as_str() {
         "bm25" => Ok((bm25()?, None)),
-        "dense" => {
-            let (dense, temp) = open_dense(args, docs)?;
-            Ok((Arc::new(dense), Some(temp)))
-        }
+        "dense" => open_dense(index, args, docs),
         _ => {
-            let (dense, temp) = open_dense(args, docs)?;
-            let hybrid = HybridRetriever::new(
-                bm25()?,
-                Arc::new(dense),
-                Fusion::Rrf { k: args.rrf_k },
-                args.depth,
-            )?;
-            Ok((Arc::new(hybrid), Some(temp)))
+            let (dense, temp) = open_dense(index, args, docs)?;
+            let hybrid =
+                HybridRetriever::new(bm25()?, dense, Fusion::Rrf { k: args.rrf_k }, args.depth)?;
+            Ok((Arc::new(hybrid), temp))
         }
     }
 }
 
-/// Query vectors by query id, from `--query-vectors`.
-fn query_vectors(args: &MineArgs) -> anyhow::Result<Option<HashMap<String, Arc<[f32]>>>> {
+/// Where query vectors come from for dense and hybrid candidates.
+enum QueryVectors {
+    /// BM25 candidates: none needed.
+    None,
+    /// `--query-vectors`, by query id.
+    Given(HashMap<String, Arc<[f32]>>, PathBuf),
+    /// Encoded one by one with the model the index's dense component records.
+    Encoder(Box<dredge_embed::Encoder>),
+}
+
+/// The query vectors dense or hybrid candidates need.
+fn query_vectors(index: &IndexDir, args: &MineArgs) -> anyhow::Result<QueryVectors> {
     if args.candidates == "bm25" {
-        return Ok(None);
+        return Ok(QueryVectors::None);
     }
     let Some(path) = &args.query_vectors else {
+        if args.doc_vectors.is_none()
+            && let Some(description) = crate::retrieval::recorded_encoder(index, None)?
+        {
+            let encoder = dredge_embed::Encoder::from_description(&description, None, 32)
+                .with_context(|| {
+                    format!("loading the index's model {}", description.model.display())
+                })?;
+            return Ok(QueryVectors::Encoder(Box::new(encoder)));
+        }
         bail!(
-            "--candidates {} needs query vectors: give --query-vectors FILE.npy (rows named by query id)",
+            "--candidates {} needs query vectors: give --query-vectors FILE.npy (rows named by query id),              or mine from an index built with `dredge index --model DIR`, which encodes the queries itself",
             args.candidates
         );
     };
     let ids = ids_beside(path, args.query_ids.as_deref());
     let (names, matrix) = dredge_core::read_vectors(path, &ids)?;
     let cols = matrix.cols;
-    Ok(Some(
+    Ok(QueryVectors::Given(
         names
             .into_iter()
             .zip(matrix.data.chunks_exact(cols.max(1)))
             .map(|(n, row)| (n, Arc::from(row)))
             .collect(),
+        path.clone(),
     ))
 }
 
 /// Gives each query its vector; a query without one is an error naming it.
-fn with_vector<'a>(
-    vectors: &'a Option<HashMap<String, Arc<[f32]>>>,
-    path: Option<&'a Path>,
-) -> impl Fn(dredge_mine::Result<MineQuery>) -> dredge_mine::Result<MineQuery> + 'a {
+fn with_vector(
+    vectors: &QueryVectors,
+) -> impl Fn(dredge_mine::Result<MineQuery>) -> dredge_mine::Result<MineQuery> + '_ {
     move |q| {
         let mut q = q?;
-        if let Some(map) = vectors {
-            match map.get(&q.qid) {
+        match vectors {
+            QueryVectors::None => {}
+            QueryVectors::Given(map, path) => match map.get(&q.qid) {
                 Some(v) => q.vector = Some(v.clone()),
                 None => {
                     return Err(dredge_mine::Error::Config(format!(
                         "query `{}` has no vector in {}",
                         q.qid,
-                        path.map_or("--query-vectors".into(), |p| p.display().to_string())
+                        path.display()
                     )));
                 }
+            },
+            QueryVectors::Encoder(encoder) => {
+                let (matrix, _) = encoder
+                    .encode(
+                        &[q.text.as_str()],
+                        dredge_embed::TextKind::Query,
+                        &mut |_| {},
+                    )
+                    .map_err(|e| {
+                        dredge_mine::Error::Config(format!("encoding query `{}`: {e}", q.qid))
+                    })?;
+                q.vector = Some(Arc::from(matrix.data.as_slice()));
             }
         }
         Ok(q)
@@ -216,8 +242,8 @@ fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
     let index = IndexDir::open(&args.index)?;
     let docs: DocStore = index.docs()?;
     let (retriever, _temp_dense) = open_candidates(&index, args, &docs)?;
-    let vectors = query_vectors(args)?;
-    let attach = with_vector(&vectors, args.query_vectors.as_deref());
+    let vectors = query_vectors(&index, args)?;
+    let attach = with_vector(&vectors);
     let holdout = match &args.holdout_qrels {
         Some(path) => Some(Holdout::new(
             &Qrels::read(path).context("reading --holdout-qrels")?,

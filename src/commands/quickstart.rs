@@ -4,15 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use dredge_bm25::BuildOptions;
-use dredge_core::{Qrels, Run, dataset};
-use dredge_eval::{EvalOptions, Metric, evaluate};
+use clap::Parser;
 
-use crate::cli::{QuickstartArgs, SearchMode};
-use crate::commands::index::{IndexConfig, build};
-use crate::commands::search::{load_queries, open_retriever, search_to_run};
-use crate::index::{IndexDir, is_index};
-use crate::output::print;
+use crate::cli::{Cli, QuickstartArgs};
+use crate::commands;
 
 /// The sample collection of `data/sample`, built into the binary so that
 /// quickstart runs from any folder.
@@ -35,8 +30,6 @@ const SAMPLE: [(&str, &str); 4] = [
     ),
 ];
 
-const METRICS: &str = "ndcg@10,recall@10,recall@100,map@100,mrr@10,p@10";
-
 pub fn run(args: QuickstartArgs) -> anyhow::Result<()> {
     let dir = args.dir;
     fs_err::create_dir_all(&dir)?;
@@ -51,68 +44,85 @@ pub fn run(args: QuickstartArgs) -> anyhow::Result<()> {
             sample
         }
     };
-    let index_dir = dir.join("index");
-    let run_path = dir.join("run.trec");
+    let index = dir.join("index");
+    let runs = dir.join("runs");
+    let negatives = dir.join("negatives.jsonl");
+    let report = dir.join("mine-report.html");
     let split = args.split;
+    let (data_s, index_s, runs_s) = (shell(&data), shell(&index), shell(&runs));
 
-    // 1. Index.
-    let config = IndexConfig {
-        corpus: dataset::corpus_file(&data)?,
-        out: index_dir.clone(),
-        overwrite: is_index(&index_dir),
-        bm25: BuildOptions::default(),
-        progress: true,
+    // Each step is the command a user would type, run in this process.
+    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+    let mut index_cmd = format!("index --corpus {data_s} --out {index_s} --overwrite");
+    match &args.model {
+        Some(model) => index_cmd += &format!(" --model {}", shell(model)),
+        None => eprintln!(
+            "note: no --model, so the index is BM25 only and dense and hybrid retrieval are skipped \
+             (dredge quickstart --model path/to/all-MiniLM-L6-v2 adds them)"
+        ),
+    }
+    steps.push(("1. index".into(), words(&index_cmd)));
+    steps.push((
+        format!("2. search and evaluate the {split} queries"),
+        words(&format!(
+            "eval --dataset {data_s} --index {index_s} --split {split} --save-runs {runs_s}"
+        )),
+    ));
+    let candidates = if args.model.is_some() {
+        "hybrid"
+    } else {
+        "bm25"
     };
-    let built = build(&config)?;
+    steps.push((
+        "3. mine hard negatives for the train queries".into(),
+        words(&format!(
+            "mine --index {index_s} --queries {data_s} --split train --candidates {candidates} \
+             --relative-margin 0.05 --num-negatives 4 --out {} --report-html {}",
+            shell(&negatives),
+            shell(&report)
+        )),
+    ));
+    for (title, argv) in &steps {
+        eprintln!("\n{title}: dredge {}", argv.join(" "));
+        let cli = Cli::try_parse_from(std::iter::once("dredge".to_owned()).chain(argv.clone()))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        commands::run(cli).with_context(|| format!("{title} failed"))?;
+    }
     eprintln!(
-        "1. indexed {} documents in {:.2} s -> {}",
-        built.manifest.corpus.documents,
-        built.elapsed.as_secs_f64(),
-        index_dir.display()
-    );
-
-    // 2. Search the split's queries.
-    let index = IndexDir::open(&index_dir)?;
-    let docs = index.docs()?;
-    let retriever = open_retriever(&index, SearchMode::Bm25, None, None)?;
-    let queries = load_queries(&data, Some(&split))?;
-    let stats = search_to_run(
-        &*retriever,
-        &docs,
-        &queries,
-        1000,
-        0,
-        Some(&run_path),
-        "dredge-bm25",
-    )?;
-    eprintln!(
-        "2. searched {} {split} queries ({:.0} queries/s) -> {}",
-        stats.queries,
-        stats.queries_per_second(),
-        run_path.display()
-    );
-
-    // 3. Evaluate.
-    let qrels = Qrels::read(dataset::qrels_file(&data, &split)?).context("reading qrels")?;
-    let run = Run::read(&run_path)?;
-    let eval = evaluate(
-        &qrels,
-        &run,
-        &Metric::parse_list(METRICS)?,
-        &EvalOptions::default(),
-    );
-    eprintln!(
-        "3. evaluated against {}:\n",
-        dataset::qrels_file(&data, &split)?.display()
-    );
-    print(&dredge_eval::table(&eval))?;
-    eprintln!(
-        "\nThe same, step by step:\n  dredge index --corpus {data} --out {index} --overwrite\n  dredge search --index {index} --queries {data} --split {split} --out {run}\n  dredge eval --qrels {data} --split {split} --run {run}\n  dredge search --index {index} --query \"how do I keep my sourdough starter alive\"",
-        data = shell(&data),
-        index = shell(&index_dir),
-        run = shell(&run_path),
+        "\nOutputs:\n  index        {index_s}\n  runs         {runs_s}/*.trec\n  negatives    {}\n  mining audit {}\n\nTry: dredge search --index {index_s} --query \"how do I keep my sourdough starter alive\"",
+        shell(&negatives),
+        shell(&report)
     );
     Ok(())
+}
+
+/// Splits a command line made of `shell`-quoted words back into words.
+fn words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut any) = (false, false);
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut word));
+                    any = false;
+                }
+            }
+            c => {
+                word.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(word);
+    }
+    words
 }
 
 /// Writes the bundled sample collection into `dir` and returns it.
@@ -133,7 +143,7 @@ fn write_sample(dir: &Path) -> anyhow::Result<PathBuf> {
 /// A path as it would be typed in a shell (quoted when it has spaces).
 fn shell(path: &Path) -> String {
     let s = path.display().to_string();
-    if s.contains(char::is_whitespace) {
+    if s.contains(char::is_whitespace) || s.is_empty() {
         format!("'{s}'")
     } else {
         s

@@ -6,34 +6,79 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use dredge_bm25::{Bm25Index, Bm25Params};
 use dredge_core::{
     AtomicFile, DocStore, Hit, Qrels, Query, QueryInput, Retriever, RunWriter, dataset,
     read_queries,
 };
 use rayon::prelude::*;
 
-use crate::cli::{Format, SearchArgs, SearchMode};
+use crate::cli::{Format, RetrievalArgs, SearchArgs, SearchMode};
 use crate::index::IndexDir;
 use crate::output::print;
+pub use crate::retrieval::open_retriever;
+use crate::retrieval::query_vectors;
 
 /// Queries searched per batch before their hits are written out.
 const BATCH: usize = 4096;
+/// Queries handed to one `Retriever::search_batch` call.
+const GROUP: usize = 32;
 
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let index = IndexDir::open(&args.index)?;
     let docs = index.docs()?;
-    if args.mode == SearchMode::Dense || args.query_vectors.is_some() {
-        return search_dense(&args, &index, &docs);
+    let r = &args.retrieval;
+    let mode = args.mode;
+    if r.query_vectors.is_some() && mode == SearchMode::Bm25 {
+        bail!("--query-vectors are for --mode dense or --mode hybrid");
     }
-    let retriever = open_retriever(&index, args.mode, args.k1, args.b)?;
     match (&args.query, &args.queries) {
         (Some(text), None) => {
-            search_one(&*retriever, &docs, text, args.k.unwrap_or(10), args.format)
+            let k = args.k.unwrap_or(10);
+            let retriever = open_retriever(&index, mode, r, k)?;
+            let query = Query {
+                id: "query".into(),
+                text: text.clone(),
+                line: 0,
+            };
+            let vectors = match mode {
+                SearchMode::Bm25 => None,
+                _ => Some(query_vectors(&index, r, std::slice::from_ref(&query))?),
+            };
+            let vector = vectors.as_ref().map(|v| v[0].as_slice());
+            search_one(&*retriever, &docs, text, vector, k, args.format)
         }
-        (None, Some(path)) => {
-            let queries = load_queries(path, args.split.as_deref())?;
+        (None, queries) => {
+            let queries = match queries {
+                Some(path) => load_queries(path, args.split.as_deref())?,
+                None => {
+                    // Query vectors alone: dense search of the ids they name.
+                    let Some(ids) = &r.query_ids else {
+                        bail!(
+                            "give --query TEXT, --queries FILE|DIR, or --query-vectors with --query-ids"
+                        );
+                    };
+                    if mode != SearchMode::Dense {
+                        bail!(
+                            "--mode {} needs query texts: give --queries FILE|DIR (the vectors are matched to them by id)",
+                            mode_name(mode)
+                        );
+                    }
+                    dredge_core::read_ids(ids)?
+                        .into_iter()
+                        .map(|id| Query {
+                            id,
+                            text: String::new(),
+                            line: 0,
+                        })
+                        .collect()
+                }
+            };
             let k = args.k.unwrap_or(1000);
+            let retriever = open_retriever(&index, mode, r, k)?;
+            let vectors = match mode {
+                SearchMode::Bm25 => None,
+                _ => Some(query_vectors(&index, r, &queries)?),
+            };
             let tag = args
                 .tag
                 .clone()
@@ -42,6 +87,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
                 &*retriever,
                 &docs,
                 &queries,
+                vectors.as_deref(),
                 k,
                 args.threads,
                 args.out.as_deref(),
@@ -58,7 +104,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
                 stats.queries_per_second(),
                 stats.threads,
                 if stats.threads == 1 { "" } else { "s" },
-                retriever.name(),
+                describe(mode, r, k),
                 match &args.out {
                     Some(out) => format!(" -> {}", out.display()),
                     None => String::new(),
@@ -70,91 +116,32 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Opens the retriever that `mode` asks for.
-pub fn open_retriever(
-    index: &IndexDir,
-    mode: SearchMode,
-    k1: Option<f32>,
-    b: Option<f32>,
-) -> anyhow::Result<Box<dyn Retriever>> {
+/// `bm25`, `dense`, `hybrid`.
+pub fn mode_name(mode: SearchMode) -> &'static str {
     match mode {
-        SearchMode::Bm25 => {
-            let bm25: Bm25Index = index.bm25()?;
-            let defaults = bm25.params();
-            let params = Bm25Params::new(k1.unwrap_or(defaults.k1), b.unwrap_or(defaults.b))?;
-            Ok(Box::new(bm25.with_params(params)?))
-        }
-        // Searches with the vectors queries carry (QueryInput::vector).
-        SearchMode::Dense => Ok(Box::new(index.dense(None)?)),
+        SearchMode::Bm25 => "bm25",
+        SearchMode::Dense => "dense",
+        SearchMode::Hybrid => "hybrid",
     }
 }
 
-/// `dredge search --mode dense`: every query vector, through HNSW (or exactly),
-/// to a TREC run.
-fn search_dense(args: &SearchArgs, index: &IndexDir, docs: &DocStore) -> anyhow::Result<()> {
-    let (Some(vectors), Some(ids)) = (&args.query_vectors, &args.query_ids) else {
-        bail!(
-            "--mode dense searches query vectors: give --query-vectors Q.npy --query-ids IDS \
-             (make them with `dredge embed --kind query`, or with your own model)"
-        );
+/// What a search did, for the summary line: `bm25`, `dense hnsw ef=128`,
+/// `hybrid rrf(k=60) over the top 1000 of each`.
+pub fn describe(mode: SearchMode, r: &RetrievalArgs, k: usize) -> String {
+    let dense = if r.exact {
+        "exact".to_owned()
+    } else {
+        format!("hnsw ef={}", r.ef.max(k))
     };
-    if args.mode != SearchMode::Dense {
-        bail!("--query-vectors needs --mode dense");
+    match mode {
+        SearchMode::Bm25 => "bm25".into(),
+        SearchMode::Dense => format!("dense {dense}"),
+        SearchMode::Hybrid => format!(
+            "hybrid {} of bm25 and dense {dense}, top {} of each",
+            crate::retrieval::fusion(r).describe(),
+            crate::retrieval::hybrid_depth(r, k)
+        ),
     }
-    let dense = index.dense(args.dense_name.as_deref())?;
-    let (qids, queries) = dredge_ann::read_query_vectors(vectors, ids, dense.dimension())?;
-    let k = args.k.unwrap_or(1000);
-    let tag = args
-        .tag
-        .clone()
-        .unwrap_or_else(|| "dredge-dense".to_owned());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads)
-        .build()
-        .context("starting search threads")?;
-    let exact = args.exact || matches!(dense.ann(), dredge_ann::Ann::Flat);
-    let start = Instant::now();
-    let hits = pool.install(|| match exact {
-        true => dense.search_exact_batch(&queries, k),
-        false => dense.search_batch(&queries, k, args.ef),
-    })?;
-    let elapsed = start.elapsed();
-    let write = |sink: &mut dyn std::io::Write| -> anyhow::Result<()> {
-        let mut writer = RunWriter::new(sink, &tag);
-        for (qid, hits) in qids.iter().zip(&hits) {
-            writer.write_query(qid, hits.iter().map(|h| (docs.id(h.doc), h.score)))?;
-        }
-        writer.into_inner()?;
-        Ok(())
-    };
-    match &args.out {
-        Some(path) => {
-            let mut file = AtomicFile::create(path)?;
-            write(&mut file).with_context(|| format!("writing {}", path.display()))?;
-            file.commit()?;
-        }
-        None => write(&mut std::io::stdout().lock())?,
-    }
-    let threads = pool.current_num_threads();
-    eprintln!(
-        "searched {} query vectors in {:.3} s: {:.0} queries/s on {} thread{} (k={k}, dense {}, {}){}",
-        qids.len(),
-        elapsed.as_secs_f64(),
-        qids.len() as f64 / elapsed.as_secs_f64().max(1e-9),
-        threads,
-        if threads == 1 { "" } else { "s" },
-        dense.similarity(),
-        if exact {
-            "exact".to_owned()
-        } else {
-            format!("hnsw ef={}", args.ef.max(k))
-        },
-        match &args.out {
-            Some(out) => format!(" -> {}", out.display()),
-            None => String::new(),
-        }
-    );
-    Ok(())
 }
 
 /// The queries to search: every query of a `queries.jsonl`, or of a BEIR folder
@@ -212,34 +199,29 @@ impl SearchStats {
 }
 
 /// Searches every query on `threads` threads (0: all cores) and writes a TREC run
-/// to `out` (atomically) or to stdout.
+/// to `out` (atomically) or to stdout, `BATCH` queries at a time. `vectors`, one
+/// per query, serve dense and hybrid retrieval.
+#[allow(clippy::too_many_arguments)]
 pub fn search_to_run(
     retriever: &dyn Retriever,
     docs: &DocStore,
     queries: &[Query],
+    vectors: Option<&[Vec<f32>]>,
     k: usize,
     threads: usize,
     out: Option<&Path>,
     tag: &str,
 ) -> anyhow::Result<SearchStats> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .context("starting search threads")?;
-    let threads = pool.current_num_threads();
+    let searcher = Searcher::new(retriever, queries, vectors, threads)?;
     let mut elapsed = Duration::ZERO;
     let mut cpu = Some(Duration::ZERO);
     let mut write = |sink: &mut dyn std::io::Write| -> anyhow::Result<()> {
         let mut writer = RunWriter::new(sink, tag);
-        for batch in queries.chunks(BATCH) {
+        for first in (0..queries.len()).step_by(BATCH) {
+            let end = (first + BATCH).min(queries.len());
             let start = Instant::now();
             let cpu_start = process_cpu_time();
-            let hits: Vec<Vec<Hit>> = pool.install(|| {
-                batch
-                    .par_iter()
-                    .map(|q| retriever.search(&QueryInput::text(&q.text), k))
-                    .collect::<Result<_, _>>()
-            })?;
+            let hits = searcher.search(first..end, k)?;
             elapsed += start.elapsed();
             cpu = match (cpu, cpu_start, process_cpu_time()) {
                 (Some(total), Some(before), Some(after)) => {
@@ -247,7 +229,7 @@ pub fn search_to_run(
                 }
                 _ => None,
             };
-            for (query, hits) in batch.iter().zip(&hits) {
+            for (query, hits) in queries[first..end].iter().zip(&hits) {
                 writer.write_query(&query.id, hits.iter().map(|h| (docs.id(h.doc), h.score)))?;
             }
         }
@@ -264,10 +246,99 @@ pub fn search_to_run(
     }
     Ok(SearchStats {
         queries: queries.len(),
-        threads,
+        threads: searcher.threads(),
         elapsed,
         cpu,
     })
+}
+
+/// Searches every query and keeps the hits in memory (for `dredge eval --dataset`).
+pub fn search_hits(
+    retriever: &dyn Retriever,
+    queries: &[Query],
+    vectors: Option<&[Vec<f32>]>,
+    k: usize,
+    threads: usize,
+) -> anyhow::Result<(Vec<Vec<Hit>>, SearchStats)> {
+    let searcher = Searcher::new(retriever, queries, vectors, threads)?;
+    let start = Instant::now();
+    let cpu_start = process_cpu_time();
+    let hits = searcher.search(0..queries.len(), k)?;
+    let elapsed = start.elapsed();
+    let cpu = match (cpu_start, process_cpu_time()) {
+        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+        _ => None,
+    };
+    Ok((
+        hits,
+        SearchStats {
+            queries: queries.len(),
+            threads: searcher.threads(),
+            elapsed,
+            cpu,
+        },
+    ))
+}
+
+/// Queries (with their vectors, if any), a retriever and a thread pool.
+struct Searcher<'a> {
+    retriever: &'a dyn Retriever,
+    queries: &'a [Query],
+    vectors: Option<&'a [Vec<f32>]>,
+    pool: rayon::ThreadPool,
+}
+
+impl<'a> Searcher<'a> {
+    fn new(
+        retriever: &'a dyn Retriever,
+        queries: &'a [Query],
+        vectors: Option<&'a [Vec<f32>]>,
+        threads: usize,
+    ) -> anyhow::Result<Self> {
+        if let Some(v) = vectors {
+            anyhow::ensure!(v.len() == queries.len(), "one vector per query");
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .context("starting search threads")?;
+        Ok(Searcher {
+            retriever,
+            queries,
+            vectors,
+            pool,
+        })
+    }
+
+    fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    fn input(&self, i: usize) -> QueryInput<'a> {
+        QueryInput {
+            text: &self.queries[i].text,
+            vector: self.vectors.map(|v| v[i].as_slice()),
+        }
+    }
+
+    /// The hits of queries `range`, in order: groups of `GROUP` queries through
+    /// `Retriever::search_batch` (so that a retriever that gains from batching,
+    /// such as exact dense search, does), the groups in parallel.
+    fn search(&self, range: std::ops::Range<usize>, k: usize) -> anyhow::Result<Vec<Vec<Hit>>> {
+        let starts: Vec<usize> = range.clone().step_by(GROUP).collect();
+        let groups: Vec<Vec<Vec<Hit>>> = self.pool.install(|| {
+            starts
+                .into_par_iter()
+                .map(|g| {
+                    let inputs: Vec<QueryInput<'_>> = (g..(g + GROUP).min(range.end))
+                        .map(|i| self.input(i))
+                        .collect();
+                    self.retriever.search_batch(&inputs, k)
+                })
+                .collect::<Result<_, _>>()
+        })?;
+        Ok(groups.into_iter().flatten().collect())
+    }
 }
 
 /// CPU time used so far by all threads of this process, from
@@ -286,10 +357,11 @@ fn search_one(
     retriever: &dyn Retriever,
     docs: &DocStore,
     text: &str,
+    vector: Option<&[f32]>,
     k: usize,
     format: Format,
 ) -> anyhow::Result<()> {
-    let hits = retriever.search(&QueryInput::text(text), k)?;
+    let hits = retriever.search(&QueryInput { text, vector }, k)?;
     match format {
         Format::Json => {
             let hits: Vec<serde_json::Value> = hits
