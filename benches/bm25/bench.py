@@ -8,7 +8,7 @@ For each corpus and each engine it measures, each step a separate process under
   search: the queries at k=10 and k=1000, on 1 thread and on all threads; the
           throughput counts analysis + retrieval of every query, not loading the
           index or writing the run.
-It prints a Markdown report and writes benches/out/bm25/results.json.
+It prints a Markdown report and writes benches/out/bm25/results.json (or --results).
 """
 
 import argparse
@@ -129,6 +129,8 @@ class Bm25s:
 
 
 def bm25s_engines(python, corpus, work, backends):
+    if not backends:
+        return []
     first = Bm25s(python, corpus, fresh(work / f"bm25s-{backends[0]}"), backends[0])
     return [first] + [Bm25s(python, corpus, fresh(work / f"bm25s-{b}"), b, first) for b in backends[1:]]
 
@@ -231,10 +233,12 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dredge", required=True)
     p.add_argument("--python", default=sys.executable)
-    p.add_argument("--scifact", default=os.environ.get("DREDGE_SHARED", "/work/shared") + "/data/scifact")
+    p.add_argument("--scifact", default=os.environ.get("DREDGE_SHARED", "/work/shared") + "/data/scifact",
+                   help="the SciFact folder ('' to skip SciFact)")
     p.add_argument("--sizes", default="100000,1000000", help="Zipfian corpus sizes ('' for none)")
     p.add_argument("--bm25s-max-docs", type=int, default=1_000_000, help="skip bm25s above this corpus size")
-    p.add_argument("--backends", default="numpy,numba")
+    p.add_argument("--backends", default="numpy,numba", help="bm25s backends ('' for dredge alone)")
+    p.add_argument("--results", default="results.json", help="file name under benches/out/bm25/")
     args = p.parse_args()
     DREDGE = args.dredge
     OUT.mkdir(parents=True, exist_ok=True)
@@ -242,12 +246,13 @@ def main():
     backends = [b for b in args.backends.split(",") if b]
     results = {}
 
-    stream, test = scifact_queries(args.scifact)
-    name = "SciFact (5,183 docs; 5,545 queries = all 1,109 x 5)"
-    engines = [Dredge(args.dredge, args.scifact, fresh(OUT / "scifact/dredge"))]
-    engines += bm25s_engines(args.python, Path(args.scifact) / "corpus.jsonl", OUT / "scifact", backends)
-    results[name] = compare(engines, stream, threads_all, (10, 1000), args.scifact, test)
-    print(fmt_report({name: results[name]}, threads_all), flush=True)
+    if args.scifact:
+        stream, test = scifact_queries(args.scifact)
+        name = "SciFact (5,183 docs; 5,545 queries = all 1,109 x 5)"
+        engines = [Dredge(args.dredge, args.scifact, fresh(OUT / "scifact/dredge"))]
+        engines += bm25s_engines(args.python, Path(args.scifact) / "corpus.jsonl", OUT / "scifact", backends)
+        results[name] = compare(engines, stream, threads_all, (10, 1000), args.scifact, test)
+        print(fmt_report({name: results[name]}, threads_all), flush=True)
 
     for size in [int(s) for s in args.sizes.split(",") if s]:
         data = OUT / f"zipf-{size}"
@@ -262,7 +267,7 @@ def main():
         results[name] = compare(engines, data / "queries.jsonl", threads_all, (10, 1000), build_rounds=1)
         print(fmt_report({name: results[name]}, threads_all), flush=True)
 
-    (OUT / "results.json").write_text(json.dumps(results, indent=1))
+    (OUT / args.results).write_text(json.dumps(results, indent=1))
     print("\n" + fmt_report(results, threads_all))
 
 
