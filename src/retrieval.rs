@@ -62,6 +62,14 @@ pub fn open_retriever(
     }
 }
 
+/// True when dense search is exact: `--exact`, or a component without a graph.
+pub fn dense_is_exact(index: &IndexDir, args: &RetrievalArgs) -> bool {
+    args.exact
+        || index
+            .dense_entry(args.dense_name.as_deref())
+            .is_ok_and(|(_, entry)| entry["ann"]["kind"] == "flat")
+}
+
 /// The dense component as a retriever: through HNSW with `--ef`, or exact.
 fn dense_retriever(index: &IndexDir, args: &RetrievalArgs) -> anyhow::Result<Arc<dyn Retriever>> {
     let dense = index.dense(args.dense_name.as_deref())?;

@@ -166,7 +166,7 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
             mode_name(mode),
             stats.queries,
             stats.queries_per_second(),
-            describe(mode, r, args.k),
+            describe(&index, mode, r, args.k),
         );
         rows.push((mode, evaluate(&qrels, &run, &metrics, &options)));
     }

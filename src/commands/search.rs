@@ -104,7 +104,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
                 stats.queries_per_second(),
                 stats.threads,
                 if stats.threads == 1 { "" } else { "s" },
-                describe(mode, r, k),
+                describe(&index, mode, r, k),
                 match &args.out {
                     Some(out) => format!(" -> {}", out.display()),
                     None => String::new(),
@@ -127,8 +127,9 @@ pub fn mode_name(mode: SearchMode) -> &'static str {
 
 /// What a search did, for the summary line: `bm25`, `dense hnsw ef=128`,
 /// `hybrid rrf(k=60) over the top 1000 of each`.
-pub fn describe(mode: SearchMode, r: &RetrievalArgs, k: usize) -> String {
-    let dense = if r.exact {
+pub fn describe(index: &IndexDir, mode: SearchMode, r: &RetrievalArgs, k: usize) -> String {
+    let exact = mode != SearchMode::Bm25 && crate::retrieval::dense_is_exact(index, r);
+    let dense = if exact {
         "exact".to_owned()
     } else {
         format!("hnsw ef={}", r.ef.max(k))
