@@ -24,17 +24,24 @@ pub enum Command {
     /// Examples:
     ///   dredge eval --qrels data/sample --split test --run run.trec
     ///   dredge eval --qrels qrels/test.tsv --run run.trec --metrics ndcg@10,recall@100 --format json
+    ///   dredge eval --dataset scifact --index scifact-index
+    ///   dredge eval --dataset scifact --index scifact-index --mode hybrid --save-runs runs/
     #[command(verbatim_doc_comment)]
     Eval(EvalArgs),
 
-    /// Build an index (BM25, Lucene/Pyserini-exact) from a BEIR corpus.
+    /// Build an index (BM25, Lucene/Pyserini-exact; dense vectors) from a BEIR corpus.
     ///
     /// Title and text of each document are indexed as one field with Lucene's
     /// English analysis (words, possessives, lowercase, 33 stop words, Porter
-    /// stemmer). The index is a folder: manifest.json, docs.bin (ids, titles, texts)
-    /// and bm25/. It is built under a temporary name and appears only when whole.
+    /// stemmer). --model DIR also encodes the corpus with a sentence-transformers
+    /// model and indexes the vectors (HNSW by default); --vectors/--vector-ids
+    /// index vectors you computed. The index is a folder: manifest.json, docs.bin
+    /// (ids, titles, texts), bm25/ and dense/<name>/. It is built under a temporary
+    /// name and appears only when whole.
     ///
     /// Examples:
+    ///   dredge index --corpus scifact --out scifact-index --model all-MiniLM-L6-v2
+    ///   dredge index --corpus scifact --out idx --vectors c.npy --vector-ids c.ids.txt
     ///   dredge index --corpus data/sample --out sample-index
     ///   dredge index --corpus scifact/corpus.jsonl --out scifact-index --k1 1.2 --b 0.75
     ///   dredge index --corpus scifact --out scifact-index --overwrite
@@ -45,13 +52,19 @@ pub enum Command {
     ///
     /// With --query, prints rank, document id, score and the start of each hit.
     /// With --queries, searches every query in parallel and writes a TREC run
-    /// (`qid Q0 docid rank score tag`), ready for `dredge eval`.
+    /// (`qid Q0 docid rank score tag`), ready for `dredge eval`. --mode bm25
+    /// (default), dense (queries encoded with the model the index was built with,
+    /// or given as --query-vectors), or hybrid (both, fused by reciprocal rank).
     ///
     /// Examples:
     ///   dredge search --index sample-index --query "sourdough starter not rising"
     ///   dredge search --index scifact-index --queries scifact --split test --out run.trec
     ///   dredge search --index scifact-index --queries queries.jsonl -k 100 --threads 4 --out run.trec
     ///   dredge search --index scifact-index --queries scifact --k1 1.2 --b 0.75 --out es-like.trec
+    ///   dredge search --index scifact-index --mode dense --query "vitamin D and cancer"
+    ///   dredge search --index scifact-index --mode hybrid --queries scifact --out hybrid.trec
+    ///   dredge search --index idx --mode hybrid --fusion weighted --alpha 0.3 --queries q.jsonl
+    ///   dredge search --index idx --mode dense --query-vectors q.npy --query-ids q.ids.txt
     #[command(verbatim_doc_comment)]
     Search(SearchArgs),
 
@@ -76,14 +89,17 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Mine(MineArgs),
 
-    /// Index the bundled sample collection, search its test queries and evaluate.
+    /// The whole loop on the bundled sample: index, evaluate every mode, mine.
     ///
-    /// Writes the sample, the index and the run under --dir (default
-    /// ./dredge-quickstart), prints the evaluation table, and shows the `dredge
-    /// index` / `search` / `eval` commands that do the same by hand.
+    /// Writes the sample, the index, the runs and the mined negatives under --dir
+    /// (default ./dredge-quickstart), running and printing the `dredge index`,
+    /// `dredge eval --dataset` and `dredge mine` commands that do the same by hand.
+    /// With --model, the index also gets dense vectors, and dense and hybrid
+    /// retrieval are evaluated.
     ///
     /// Examples:
     ///   dredge quickstart
+    ///   dredge quickstart --model all-MiniLM-L6-v2
     ///   dredge quickstart --dir /tmp/dq
     ///   dredge quickstart --data path/to/beir/scifact --split test
     #[command(verbatim_doc_comment)]
