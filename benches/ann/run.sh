@@ -3,8 +3,7 @@
 # (IndexHNSWFlat, IndexFlatIP) on the same seeded, clustered, L2-normalised vectors.
 #
 # usage: benches/ann/run.sh [ROWS ...]      (from anywhere; default: 50000 200000)
-#   env: DIM (384), QUERIES (1000), SPREAD (2.0), M (16), EFC (200), ROUNDS (2),
-#        HNSWRS_MAX (50000: largest size also run on hnsw_rs's own search)
+#   env: DIM (384), QUERIES (1000), SPREAD (2.0), M (16), EFC (200), ROUNDS (2)
 #
 # Every phase runs in its own process and reports its peak RSS; searches run
 # ROUNDS times, interleaved across engines, and the report keeps each point's best.
@@ -20,7 +19,6 @@ spread=${SPREAD:-2.0}
 m=${M:-16}
 efc=${EFC:-200}
 rounds=${ROUNDS:-2}
-hnswrs_max=${HNSWRS_MAX:-50000}
 efs=10,16,24,32,48,64,96,128,192,256,384,512,768,1024
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(50000 200000)
@@ -58,9 +56,5 @@ for rows in "${sizes[@]}"; do
     "${py[@]}" faiss-hnsw-search --index "$out/faiss-hnsw-$rows.bin" "${common[@]}" | tee -a "$res"
     "${py[@]}" faiss-flat --base "$data/base.npy" "${common[@]}" | tee -a "$res"
   done
-  if [ "$rows" -le "$hnswrs_max" ]; then
-    echo "== $rows x $dim: hnsw_rs on its own (its build, its search)"
-    "$bench" hnswrs --base "$data/base.npy" "${common[@]}" --m "$m" --efc "$efc" | tee -a "$res"
-  fi
 done
 "${py[@]}" report "$out"/results-*.jsonl | tee "$out/report.md"

@@ -5,11 +5,9 @@
 //! ```text
 //! cargo bench -p dredge-ann --bench ann -- build  --base B.npy --index DIR [--sim cosine] [--m 16] [--efc 200] [--seed 0] [--flat]
 //! cargo bench -p dredge-ann --bench ann -- search --index DIR --queries Q.npy --gt GT.npy [--k 10] [--efs 10,20,..] [--threads 1,2] [--exact]
-//! cargo bench -p dredge-ann --bench ann -- hnswrs --base B.npy --queries Q.npy --gt GT.npy [--m 16] [--efc 200] [--efs ..] [--threads 1,2]
 //! ```
 //!
-//! `hnswrs` builds and searches with hnsw_rs's own search (no dredge graph) to show
-//! what dredge's flat graph search adds.
+//! `build --threads T` builds on a pool of T threads (default: all cores).
 #![allow(missing_docs)]
 
 use std::collections::HashMap;
@@ -21,9 +19,6 @@ use cpu_time::ProcessTime;
 
 use dredge_ann::{Ann, DenseIndex, HnswParams, Similarity};
 use dredge_core::{Hit, Matrix};
-use hnsw_rs::hnsw::Hnsw;
-use hnsw_rs::prelude::DistDot;
-use rayon::prelude::*;
 use serde_json::{Value, json};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -302,58 +297,6 @@ fn search(args: &Args) -> Res<Value> {
     }))
 }
 
-/// hnsw_rs on its own: its build and its search, for comparison.
-fn hnswrs(args: &Args) -> Res<Value> {
-    let base = read_f32(&args.path("base")?)?;
-    let queries = read_f32(&args.path("queries")?)?;
-    let gt = read_gt(&args.path("gt")?)?;
-    let (m, efc) = (args.num("m", 16)?, args.num("efc", 200)?);
-    let k = args.num("k", 10)?;
-    let repeat = args.num("repeat", 2)?;
-    let (t, c) = (Instant::now(), ProcessTime::now());
-    let mut hnsw: Hnsw<'_, f32, DistDot> = Hnsw::new(m, base.rows, 16, efc, DistDot);
-    let items: Vec<(&[f32], usize)> = (0..base.rows).map(|i| (base.row(i), i)).collect();
-    hnsw.insert_slice(items[0]);
-    hnsw.parallel_insert_slice(&items[1..].to_vec());
-    let build_s = t.elapsed().as_secs_f64();
-    let build_cpu_s = c.elapsed().as_secs_f64();
-    hnsw.set_searching_mode(true);
-    let mut out = Vec::new();
-    for threads in args.list("threads", "1,2")? {
-        let pool = pool(threads);
-        for ef in args.list("efs", EFS)? {
-            let (t, res) = best_of(repeat, || {
-                pool.install(|| {
-                    (0..queries.rows)
-                        .into_par_iter()
-                        .map(|i| {
-                            hnsw.search(queries.row(i), k, ef)
-                                .iter()
-                                .map(|n| Hit {
-                                    doc: dredge_core::DocId(n.d_id as u32),
-                                    score: -n.distance,
-                                })
-                                .collect::<Vec<Hit>>()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            });
-            out.push(point(
-                threads,
-                Some(ef),
-                queries.rows,
-                t,
-                recall(&res, &gt, k),
-            ));
-        }
-    }
-    let (peak, rss) = memory_mib();
-    Ok(json!({
-        "engine": "hnsw_rs", "phase": "build+search", "rows": base.rows, "m": m, "ef_construction": efc,
-        "build_s": build_s, "build_cpu_s": build_cpu_s, "hnsw": out, "peak_rss_mib": peak, "rss_mib": rss,
-    }))
-}
-
 fn main() {
     // `cargo bench` appends `--bench`; ignore it.
     let raw: Vec<String> = std::env::args()
@@ -361,14 +304,13 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     let Some(command) = raw.first().cloned() else {
-        eprintln!("usage: ann build|search|hnswrs --help (see the source header)");
+        eprintln!("usage: ann build|search --help (see the source header)");
         std::process::exit(2);
     };
     let args = Args::parse(&raw[1..]);
     let result = match command.as_str() {
         "build" => build(&args),
         "search" => search(&args),
-        "hnswrs" => hnswrs(&args),
         other => Err(format!("unknown command {other}").into()),
     };
     match result {

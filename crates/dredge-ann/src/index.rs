@@ -45,7 +45,7 @@ pub const DEFAULT_EF: usize = 128;
 pub enum Ann {
     /// No graph: every search is exact.
     Flat,
-    /// An HNSW graph built with hnsw_rs.
+    /// An HNSW graph (hnswlib's construction algorithm, dredge's own code).
     Hnsw(HnswParams),
 }
 
@@ -149,7 +149,7 @@ impl DenseIndex {
         let graph_path = dir.join(GRAPH_FILE);
         match ann {
             // Built from the rows in memory: mapping the file just written would
-            // count its pages twice while hnsw_rs holds its own copy.
+            // count its pages twice while the graph is built.
             Ann::Hnsw(params) => hnsw::build(&data, dim, similarity, params)?.write(&graph_path)?,
             Ann::Flat => {
                 if graph_path.exists() {

@@ -1,6 +1,7 @@
 //! Dense retrieval for dredge: a memory-mapped store of f32 vectors in
 //! [`DocId`](dredge_core::DocId) order, exact (brute-force) search with blocked
-//! SIMD kernels, and HNSW graphs built with hnsw_rs, all persisted in one folder.
+//! SIMD kernels, and HNSW graphs (built and searched by dredge itself), all persisted
+//! in one folder.
 //!
 //! - [`DenseIndex`] builds, opens and searches an index folder: `search` (HNSW when
 //!   built with one, else exact), `search_exact` (always exact: the ground truth),
