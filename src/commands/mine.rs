@@ -212,20 +212,70 @@ fn with_vector(
                     )));
                 }
             },
-            QueryVectors::Encoder(encoder) => {
-                let (matrix, _) = encoder
-                    .encode(
-                        &[q.text.as_str()],
-                        dredge_embed::TextKind::Query,
-                        &mut |_| {},
-                    )
-                    .map_err(|e| {
-                        dredge_mine::Error::Config(format!("encoding query `{}`: {e}", q.qid))
-                    })?;
-                q.vector = Some(Arc::from(matrix.data.as_slice()));
-            }
+            // Encoded in batches by `EncodeBatches`.
+            QueryVectors::Encoder(_) => {}
         }
         Ok(q)
+    }
+}
+
+/// Queries encoded with the index's model, [`ENCODE_BATCH`] at a time as they
+/// stream past (memory stays bounded, whatever the number of queries).
+struct EncodeBatches<'e, I> {
+    inner: I,
+    encoder: Option<&'e dredge_embed::Encoder>,
+    ready: std::collections::VecDeque<dredge_mine::Result<MineQuery>>,
+}
+
+/// Queries per forward pass when `dredge mine` encodes them.
+const ENCODE_BATCH: usize = 256;
+
+impl<'e, I> EncodeBatches<'e, I> {
+    fn new(inner: I, vectors: &'e QueryVectors) -> Self {
+        let encoder = match vectors {
+            QueryVectors::Encoder(encoder) => Some(&**encoder),
+            _ => None,
+        };
+        EncodeBatches {
+            inner,
+            encoder,
+            ready: std::collections::VecDeque::new(),
+        }
+    }
+}
+
+impl<I: Iterator<Item = dredge_mine::Result<MineQuery>>> Iterator for EncodeBatches<'_, I> {
+    type Item = dredge_mine::Result<MineQuery>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let Some(encoder) = self.encoder else {
+            return self.inner.next();
+        };
+        if self.ready.is_empty() {
+            self.ready.extend(self.inner.by_ref().take(ENCODE_BATCH));
+            let texts: Vec<&str> = self
+                .ready
+                .iter()
+                .filter_map(|q| q.as_ref().ok().map(|q| q.text.as_str()))
+                .collect();
+            if !texts.is_empty() {
+                match encoder.encode(&texts, dredge_embed::TextKind::Query, &mut |_| {}) {
+                    Ok((matrix, _)) => {
+                        let mut rows = matrix.data.chunks_exact(matrix.cols.max(1));
+                        for q in self.ready.iter_mut().flatten() {
+                            q.vector = rows.next().map(Arc::from);
+                        }
+                    }
+                    Err(e) => {
+                        self.ready.clear();
+                        return Some(Err(dredge_mine::Error::Config(format!(
+                            "encoding queries: {e}"
+                        ))));
+                    }
+                }
+            }
+        }
+        self.ready.pop_front()
     }
 }
 
@@ -257,7 +307,7 @@ fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
         let groups = PairsReader::groups(pairs, miner.keys())?;
         let mut reader = PairsReader::open(pairs, miner.keys())?;
         let mut audit = miner.mine_to_file(
-            reader.by_ref().map(&attach),
+            EncodeBatches::new(reader.by_ref().map(&attach), &vectors),
             &groups,
             &args.out,
             holdout.as_ref(),
@@ -274,7 +324,7 @@ fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
         let mut input = BeirInput::new(queries, &qrels, &docs)?;
         let groups = input.groups(miner.keys())?;
         let mut audit = miner.mine_to_file(
-            input.queries()?.map(&attach),
+            EncodeBatches::new(input.queries()?.map(&attach), &vectors),
             &groups,
             &args.out,
             holdout.as_ref(),
