@@ -23,7 +23,7 @@ fn minilm() -> Option<PathBuf> {
         "{} is required under CI",
         dir.display()
     );
-    eprintln!("SKIPPED: {} is absent", dir.display());
+    eprintln!("SKIP: {} not found", dir.display());
     None
 }
 
