@@ -7,26 +7,156 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::hash::FxBuildHasher;
 
-/// One retrieved document of a run.
-#[derive(Clone, Debug, PartialEq)]
+/// One retrieved document of a run, in 16 bytes. Its id is kept by the query it
+/// belongs to (all ids of a query end to end in one string, not one allocation per
+/// document): read it with [`RunQuery::doc`].
+#[derive(Clone, Copy, Debug)]
 pub struct RunEntry {
-    /// External document id.
-    pub doc: Box<str>,
     /// The retrieval score. trec_eval orders by this (as a 32-bit float), not by rank.
     pub score: f64,
     /// The line it was read from (1-based; 0 when built in memory).
-    pub line: u64,
+    pub line: u32,
+    /// Byte offset of the document id, behind its length, in its query's `docs`.
+    doc_start: u32,
 }
 
 /// The retrieved documents of one query, in file order.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct RunQuery {
     /// External query id.
     pub qid: String,
-    /// Retrieved documents.
+    /// Retrieved documents; [`RunQuery::doc`] gives the id of each.
     pub entries: Vec<RunEntry>,
+    /// The document ids of `entries`, end to end, each behind its length (see
+    /// [`push_id`]).
+    docs: String,
+}
+
+impl RunQuery {
+    /// The external document id of `entry`, one of this query's [`entries`](Self::entries)
+    /// (for an entry of another query the answer is meaningless, possibly empty).
+    #[inline]
+    pub fn doc(&self, entry: &RunEntry) -> &str {
+        let bytes = self.docs.as_bytes();
+        let mut at = entry.doc_start as usize;
+        let mut len = 0;
+        let mut shift = 0;
+        while let Some(&byte) = bytes.get(at) {
+            at += 1;
+            len |= usize::from(byte & 0x3f).checked_shl(shift).unwrap_or(0);
+            if byte & 0x40 == 0 {
+                return self.docs.get(at..at + len).unwrap_or_default();
+            }
+            shift += 6;
+        }
+        ""
+    }
+
+    /// The document ids and entries, in file order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &RunEntry)> {
+        self.entries.iter().map(|e| (self.doc(e), e))
+    }
+
+    /// The first entry whose document was listed before, and that earlier entry.
+    /// `table` is scratch space, reused between queries.
+    fn first_repeat(&self, table: &mut Vec<(u32, u32)>) -> Option<(&RunEntry, &RunEntry)> {
+        // Open addressing, at most a quarter full (fewer probes and mispredicted
+        // branches than hashbrown here): (high half of the hash, entry + 1), with
+        // entry 0 for a free slot. Entries number under 2^32 - 1, as each takes a
+        // byte of `docs`.
+        let size = (4 * self.entries.len()).next_power_of_two().max(16);
+        table.clear();
+        table.resize(size, (0, 0));
+        let mask = size - 1;
+        for (k, entry) in self.entries.iter().enumerate() {
+            let doc = self.doc(entry);
+            let hash = id_hash(doc.as_bytes());
+            let tag = (hash >> 32) as u32;
+            let mut slot = hash as usize & mask;
+            loop {
+                match table[slot] {
+                    (_, 0) => {
+                        table[slot] = (tag, k as u32 + 1);
+                        break;
+                    }
+                    (t, j) if t == tag => {
+                        let earlier = &self.entries[j as usize - 1];
+                        if self.doc(earlier) == doc {
+                            return Some((earlier, entry));
+                        }
+                    }
+                    _ => {}
+                }
+                slot = (slot + 1) & mask;
+            }
+        }
+        None
+    }
+
+    /// Appends another piece of the same query (its entries point into `docs`).
+    /// Fails, naming the query, when the ids would outgrow the 32-bit offsets.
+    fn append(
+        &mut self,
+        mut entries: Vec<RunEntry>,
+        docs: String,
+    ) -> std::result::Result<(), String> {
+        if self.entries.is_empty() && self.docs.is_empty() {
+            self.entries = entries;
+            self.docs = docs;
+            return Ok(());
+        }
+        let base = self.docs.len();
+        if base + docs.len() > u32::MAX as usize {
+            return Err(too_many_ids(&self.qid));
+        }
+        for e in &mut entries {
+            e.doc_start += base as u32;
+        }
+        self.entries.append(&mut entries);
+        self.docs.push_str(&docs);
+        Ok(())
+    }
+}
+
+impl PartialEq for RunQuery {
+    /// Same query id and the same documents, scores and lines in the same order.
+    fn eq(&self, other: &Self) -> bool {
+        self.qid == other.qid
+            && self.entries.len() == other.entries.len()
+            && self
+                .iter()
+                .zip(other.iter())
+                .all(|((a, x), (b, y))| a == b && x.score == y.score && x.line == y.line)
+    }
+}
+
+/// Lines are numbered in 32 bits, which keeps [`RunEntry`] small.
+const TOO_MANY_LINES: &str = "runs of over 4 billion lines are not supported";
+
+fn too_many_ids(qid: &str) -> String {
+    format!("query `{qid}` has over 4 GiB of document ids")
+}
+
+/// Appends `doc` to a query's `docs` behind its length, six bits an ASCII byte,
+/// least significant first, with 0x40 set on all but the last (ids under 64 bytes
+/// take one byte). Returns where it starts, or `None` (nothing written) when that
+/// would pass the 4 GiB that 32-bit offsets reach.
+#[inline]
+fn push_id(docs: &mut String, doc: &str) -> Option<u32> {
+    let start = docs.len();
+    let length_bytes = 1 + (usize::BITS - doc.len().leading_zeros()) as usize / 6;
+    if start + length_bytes + doc.len() > u32::MAX as usize {
+        return None;
+    }
+    let mut len = doc.len();
+    while len >= 0x40 {
+        docs.push(char::from(0x40 | (len & 0x3f) as u8));
+        len >>= 6;
+    }
+    docs.push(char::from(len as u8));
+    docs.push_str(doc);
+    Some(start as u32)
 }
 
 /// A retrieval run: ranked documents per query, queries in order of first appearance.
@@ -66,26 +196,44 @@ impl Run {
     /// Parses run text in chunks of about `chunk_bytes`; `path` names it in errors.
     fn parse(path: &Path, bytes: &[u8], chunk_bytes: usize) -> Result<Self> {
         let chunks = split_lines(bytes, chunk_bytes);
-        let parsed: Vec<std::result::Result<ParsedChunk<'_>, (u64, String)>> =
-            chunks.par_iter().map(|chunk| parse_chunk(chunk)).collect();
+        let mut parsed: Vec<ParsedChunk<'_>> = Vec::with_capacity(chunks.len());
+        let mut first_lines = Vec::with_capacity(chunks.len());
+        let mut first_line = 1u32;
+        // Chunks are in file order and each stops at its first bad line, so the
+        // first error met here is the first in the file.
+        for chunk in chunks
+            .par_iter()
+            .map(|chunk| parse_chunk(chunk))
+            .collect::<Vec<_>>()
+        {
+            let chunk = chunk.map_err(|(line, message)| {
+                Error::parse(path, u64::from(first_line) + u64::from(line), message)
+            })?;
+            first_lines.push(first_line);
+            first_line = first_line
+                .checked_add(chunk.lines)
+                .ok_or_else(|| Error::parse(path, first_line.into(), TOO_MANY_LINES))?;
+            parsed.push(chunk);
+        }
+        parsed
+            .par_iter_mut()
+            .zip(first_lines)
+            .for_each(|(chunk, first_line)| {
+                for segment in &mut chunk.segments {
+                    for e in &mut segment.entries {
+                        e.line += first_line;
+                    }
+                }
+            });
         let mut run = Run::new();
-        let mut first_line = 1;
         for chunk in parsed {
-            let chunk =
-                chunk.map_err(|(line, message)| Error::parse(path, first_line + line, message))?;
-            for (qid, mut entries) in chunk.segments {
-                for e in &mut entries {
-                    e.line += first_line;
-                }
-                let q = run.query_index(qid);
-                let target = &mut run.queries[q].entries;
-                if target.is_empty() {
-                    *target = entries;
-                } else {
-                    target.append(&mut entries);
-                }
+            for segment in chunk.segments {
+                let q = run.query_index(segment.qid);
+                let line = segment.entries.first().map_or(0, |e| e.line.into());
+                run.queries[q]
+                    .append(segment.entries, segment.docs)
+                    .map_err(|message| Error::parse(path, line, message))?;
             }
-            first_line += chunk.lines;
         }
         run.check_duplicates(path)?;
         Ok(run)
@@ -95,18 +243,11 @@ impl Run {
         let first = self
             .queries
             .par_iter()
-            .map_init(
-                HashMap::<&str, u64, FxBuildHasher>::default,
-                |seen, query| {
-                    seen.clear();
-                    for entry in &query.entries {
-                        if let Some(first_line) = seen.insert(&entry.doc, entry.line) {
-                            return Some((entry.line, first_line, &*entry.doc, &*query.qid));
-                        }
-                    }
-                    None
-                },
-            )
+            .map_init(Vec::new, |table, query| {
+                let (first, repeat) = query.first_repeat(table)?;
+                let doc = query.doc(repeat);
+                Some((repeat.line, first.line, doc, &*query.qid))
+            })
             .flatten()
             .min_by_key(|(line, ..)| *line);
         match first {
@@ -115,8 +256,8 @@ impl Run {
                 path: path.to_path_buf(),
                 what: "document for query",
                 id: format!("{doc} {qid}"),
-                first_line,
-                line,
+                first_line: first_line.into(),
+                line: line.into(),
             }),
         }
     }
@@ -128,19 +269,26 @@ impl Run {
         let i = self.queries.len();
         self.queries.push(RunQuery {
             qid: qid.to_owned(),
-            entries: Vec::new(),
+            ..RunQuery::default()
         });
         self.index.insert(qid.to_owned(), i);
         i
     }
 
     /// Adds a retrieved document for `qid` (the caller keeps documents unique).
+    ///
+    /// # Panics
+    ///
+    /// When the document ids of one query pass 4 GiB in all.
     pub fn push(&mut self, qid: &str, doc: &str, score: f64) {
         let q = self.query_index(qid);
-        self.queries[q].entries.push(RunEntry {
-            doc: doc.into(),
+        let query = &mut self.queries[q];
+        let doc_start =
+            push_id(&mut query.docs, doc).unwrap_or_else(|| panic!("{}", too_many_ids(qid)));
+        query.entries.push(RunEntry {
             score,
             line: 0,
+            doc_start,
         });
     }
 
@@ -165,11 +313,56 @@ impl Run {
     }
 }
 
+/// Hashes `bytes`: ids under eight bytes go into one word beside their length
+/// (no two alike) and through a bijective mixer, so they never collide; longer ones
+/// are mixed a word at a time (the last word may overlap bytes already mixed).
+#[inline]
+fn id_hash(bytes: &[u8]) -> u64 {
+    // MurmurHash3's finaliser: a bijection on u64 that spreads every bit.
+    let mix = |mut x: u64| {
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
+    };
+    let n = bytes.len();
+    let at = |i: usize| u64::from(bytes[i]);
+    let half = |i: usize| {
+        u64::from(u32::from_le_bytes(
+            bytes[i..i + 4].try_into().expect("4 bytes"),
+        ))
+    };
+    let word = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+    let short = match n {
+        0 => 0,
+        1..4 => at(0) | (at(n / 2) << (8 * (n / 2))) | (at(n - 1) << (8 * (n - 1))),
+        4..8 => half(0) | (half(n - 4) << (8 * (n - 4))),
+        _ => {
+            let mut h = n as u64;
+            let mut i = 0;
+            while i + 8 < n {
+                h = mix(h ^ word(i));
+                i += 8;
+            }
+            return mix(h ^ word(n - 8));
+        }
+    };
+    mix(short | ((n as u64) << 56))
+}
+
 /// The lines of one chunk, grouped into runs of the same query.
 struct ParsedChunk<'a> {
-    segments: Vec<(&'a str, Vec<RunEntry>)>,
+    segments: Vec<Segment<'a>>,
     /// Number of lines in the chunk (blank ones included).
-    lines: u64,
+    lines: u32,
+}
+
+/// Consecutive lines of one query, as [`RunQuery`] holds them.
+struct Segment<'a> {
+    qid: &'a str,
+    entries: Vec<RunEntry>,
+    docs: String,
 }
 
 /// Splits `bytes` into pieces of about `target` bytes that end at a newline.
@@ -192,58 +385,276 @@ fn split_lines(bytes: &[u8], target: usize) -> Vec<&[u8]> {
     chunks
 }
 
+/// A line number within a chunk (0-based) and what is wrong there.
+type ChunkError = (u32, String);
+
 /// Parses one chunk; line numbers in entries and errors are 0-based within it.
-fn parse_chunk(chunk: &[u8]) -> std::result::Result<ParsedChunk<'_>, (u64, String)> {
-    let mut segments: Vec<(&str, Vec<RunEntry>)> = Vec::new();
-    let mut lines = 0u64;
-    for raw in chunk.split_inclusive(|&b| b == b'\n') {
-        let line_no = lines;
-        lines += 1;
-        let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let line = std::str::from_utf8(raw).map_err(|e| {
-            (
-                line_no,
+///
+/// The chunk is checked as UTF-8 in one go (a newline never falls inside a
+/// multi-byte character, so that is the same as line by line); only when that
+/// fails are the lines before the bad one parsed on their own, so that an earlier
+/// error still wins and the UTF-8 error names its line and column.
+fn parse_chunk(chunk: &[u8]) -> std::result::Result<ParsedChunk<'_>, ChunkError> {
+    match std::str::from_utf8(chunk) {
+        Ok(text) => parse_text(text),
+        Err(e) => {
+            let bad = e.valid_up_to();
+            let line_start = chunk[..bad]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let before = std::str::from_utf8(&chunk[..line_start]).unwrap_or_default();
+            let lines = parse_text(before)?.lines;
+            Err((
+                lines,
                 format!(
                     "not valid UTF-8 (invalid byte at column {})",
-                    e.valid_up_to() + 1
+                    bad - line_start + 1
                 ),
-            )
-        })?;
-        let mut cols = line.split_ascii_whitespace();
-        let (Some(qid), Some(_q0), Some(doc), Some(_rank), Some(score), Some(_tag), None) = (
-            cols.next(),
-            cols.next(),
-            cols.next(),
-            cols.next(),
-            cols.next(),
-            cols.next(),
-            cols.next(),
-        ) else {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let n = line.split_ascii_whitespace().count();
-            return Err((
-                line_no,
-                format!("expected 6 columns (qid Q0 docid rank score tag), found {n}"),
-            ));
-        };
-        let score: f64 = match score.parse() {
-            Ok(s) if f64::is_finite(s) => s,
-            _ => return Err((line_no, format!("score `{score}` is not a finite number"))),
-        };
-        let entry = RunEntry {
-            doc: doc.into(),
-            score,
-            line: line_no,
-        };
-        match segments.last_mut() {
-            Some((q, entries)) if *q == qid => entries.push(entry),
-            _ => segments.push((qid, vec![entry])),
+            ))
         }
     }
+}
+
+/// Whitespace between columns, as [`str::split_ascii_whitespace`] sees it
+/// (newlines aside, which end lines).
+#[inline]
+fn is_blank(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\x0C')
+}
+
+/// The end of the column that starts at `i`: the next blank or newline, or the end
+/// of `bytes`. Looks at eight bytes at a time.
+#[inline]
+fn column_end(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(word) = bytes.get(i..i + 8) {
+        let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        // The high bit of each byte below 0x21 (every blank and the newline) is
+        // set, and maybe of bytes after the first such: the lowest one is exact.
+        let low = x.wrapping_sub(ONES * 0x21) & !x & (ONES * 0x80);
+        if low == 0 {
+            i += 8;
+            continue;
+        }
+        let j = i + (low.trailing_zeros() / 8) as usize;
+        if is_blank(bytes[j]) || bytes[j] == b'\n' {
+            return j;
+        }
+        i = j + 1;
+    }
+    while i < bytes.len() && !is_blank(bytes[i]) && bytes[i] != b'\n' {
+        i += 1;
+    }
+    i
+}
+
+/// Byte ranges of the first six columns of a line.
+type Columns = [(usize, usize); 6];
+
+/// The line that starts at `i`: where it ends (its newline, or the end of `bytes`),
+/// how many columns it has, and the first six of them. Byte by byte; any line.
+fn scan_columns(bytes: &[u8], mut i: usize) -> (usize, usize, Columns) {
+    let mut cols = [(0, 0); 6];
+    let mut n = 0;
+    loop {
+        while i < bytes.len() && is_blank(bytes[i]) {
+            i += 1;
+        }
+        if i == bytes.len() || bytes[i] == b'\n' {
+            return (i, n, cols);
+        }
+        let start = i;
+        i = column_end(bytes, i);
+        if n < cols.len() {
+            cols[n] = (start, i);
+        }
+        n += 1;
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = ONES * 0x80;
+
+/// The high bit of each byte of `x` that equals `b`; no other bit.
+#[inline]
+fn bytes_equal(x: u64, b: u8) -> u64 {
+    let t = x ^ (ONES * u64::from(b));
+    !(((t & !HIGH) + !HIGH) | t) & HIGH
+}
+
+/// The high bit of each byte of `x` below 0x21 (controls and the space); no other bit.
+#[inline]
+fn bytes_below_0x21(x: u64) -> u64 {
+    !(((x & !HIGH) + ONES * (0x80 - 0x21)) | x) & HIGH
+}
+
+/// The high bits of the eight bytes of `x` as the low eight bits (byte `k`, bit `k`).
+#[inline]
+fn gather_high_bits(x: u64) -> u64 {
+    // Each set bit lands once in the top byte, at a distinct place: no carries.
+    ((x >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// The common case of [`scan_columns`], eight bytes at a time without a branch per
+/// column: a line under 64 bytes with exactly six columns gives its end and
+/// columns; any other line `None`, to be scanned byte by byte.
+#[inline]
+fn short_line_columns(bytes: &[u8], i: usize) -> Option<(usize, Columns)> {
+    // Bit k: byte i + k is a blank / ends the line (a newline or the end of text).
+    let mut blanks = 0u64;
+    let mut line_len = None;
+    for k in 0..8 {
+        let at = i + 8 * k;
+        let (x, valid) = match bytes.get(at..at + 8) {
+            Some(word) => (u64::from_le_bytes(word.try_into().expect("8 bytes")), 0xff),
+            None => {
+                let tail = bytes.get(at..).unwrap_or_default();
+                let mut word = [0u8; 8];
+                word[..tail.len()].copy_from_slice(tail);
+                (u64::from_le_bytes(word), (1u64 << tail.len()) - 1)
+            }
+        };
+        let below = bytes_below_0x21(x);
+        let newlines = bytes_equal(x, b'\n');
+        let mut blank = bytes_equal(x, b' ');
+        let others = below & !(blank | newlines);
+        if others != 0 {
+            // Tabs, carriage returns and form feeds separate columns too; other
+            // control bytes belong to them.
+            blank |=
+                others & (bytes_equal(x, b'\t') | bytes_equal(x, b'\r') | bytes_equal(x, 0x0C));
+        }
+        blanks |= gather_high_bits(blank) << (8 * k);
+        let ends = gather_high_bits(newlines) | (!valid & 0xff);
+        if ends != 0 {
+            line_len = Some(8 * k + ends.trailing_zeros() as usize);
+            break;
+        }
+    }
+    let line_len = line_len.filter(|&len| len < 64)?;
+    // Everything from the line's end on separates columns.
+    let gaps = blanks | (u64::MAX << line_len);
+    let mut starts = !gaps & ((gaps << 1) | 1);
+    let mut ends = gaps & (!gaps << 1);
+    if starts.count_ones() != 6 {
+        return None;
+    }
+    let mut cols = [(0, 0); 6];
+    for col in &mut cols {
+        *col = (
+            i + starts.trailing_zeros() as usize,
+            i + ends.trailing_zeros() as usize,
+        );
+        starts &= starts - 1;
+        ends &= ends - 1;
+    }
+    Some((i + line_len, cols))
+}
+
+/// Parses whole lines of run text; see [`parse_chunk`].
+fn parse_text(text: &str) -> std::result::Result<ParsedChunk<'_>, ChunkError> {
+    let bytes = text.as_bytes();
+    let mut segments: Vec<Segment<'_>> = Vec::new();
+    // The previous query's size, to size the next one's buffers (runs list about
+    // the same number of documents for every query).
+    let (mut entries_hint, mut docs_hint) = (0, 0);
+    let mut lines = 0u32;
+    let mut i = 0;
+    while i < bytes.len() {
+        let line_no = lines;
+        lines = lines
+            .checked_add(1)
+            .ok_or_else(|| (line_no, TOO_MANY_LINES.to_owned()))?;
+        let line_start = i;
+        let (line_end, cols) = match short_line_columns(bytes, i) {
+            Some(found) => found,
+            None => match scan_columns(bytes, i) {
+                (line_end, 6, cols) => (line_end, cols),
+                (line_end, _, _) if text[line_start..line_end].trim().is_empty() => {
+                    i = line_end + 1;
+                    continue;
+                }
+                (_, n, _) => {
+                    return Err((
+                        line_no,
+                        format!("expected 6 columns (qid Q0 docid rank score tag), found {n}"),
+                    ));
+                }
+            },
+        };
+        i = line_end + 1; // past the newline
+        // Columns start and end next to ASCII bytes (or the ends of the text), so
+        // these are character boundaries.
+        let col = |k: usize| &text[cols[k].0..cols[k].1];
+        let (qid, doc, score) = (col(0), col(2), col(4));
+        let score = match parse_score(score) {
+            Some(s) if s.is_finite() => s,
+            _ => return Err((line_no, format!("score `{score}` is not a finite number"))),
+        };
+        let segment = match segments.last_mut() {
+            Some(s) if s.qid == qid => s,
+            _ => {
+                if let Some(last) = segments.last() {
+                    (entries_hint, docs_hint) = (last.entries.len(), last.docs.len());
+                }
+                segments.push(Segment {
+                    qid,
+                    entries: Vec::with_capacity(entries_hint),
+                    docs: String::with_capacity(docs_hint),
+                });
+                segments.last_mut().expect("just pushed")
+            }
+        };
+        let doc_start =
+            push_id(&mut segment.docs, doc).ok_or_else(|| (line_no, too_many_ids(qid)))?;
+        segment.entries.push(RunEntry {
+            score,
+            line: line_no,
+            doc_start,
+        });
+    }
     Ok(ParsedChunk { segments, lines })
+}
+
+/// Parses a score as `str::parse::<f64>` does, the common plain decimals
+/// (`-12.345`) without its general machinery.
+fn parse_score(s: &str) -> Option<f64> {
+    plain_decimal(s.as_bytes()).or_else(|| s.parse().ok())
+}
+
+/// `[-]digits[.digits]` with at most 19 digits, a value below 2^53 once the point is
+/// dropped, and at most 22 after the point: then both the digits and the power of
+/// ten are exact doubles and one correctly rounded division gives the correctly
+/// rounded value, the very double `str::parse` returns (Clinger's fast path).
+/// `None` for anything else.
+fn plain_decimal(s: &[u8]) -> Option<f64> {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let (negative, s) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    let mut mantissa = 0u64;
+    let mut digits = 0;
+    let mut point = None;
+    for (i, &b) in s.iter().enumerate() {
+        match b {
+            b'0'..=b'9' if digits < 19 => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                digits += 1;
+            }
+            b'.' if point.is_none() && i > 0 && i + 1 < s.len() => point = Some(i),
+            _ => return None,
+        }
+    }
+    let after_point = point.map_or(0, |i| s.len() - i - 1);
+    if digits == 0 || mantissa > 1 << 53 || after_point >= POW10.len() {
+        return None;
+    }
+    let value = mantissa as f64 / POW10[after_point];
+    Some(if negative { -value } else { value })
 }
 
 /// Writes TREC run lines: `qid Q0 docid rank score tag`.
@@ -332,7 +743,7 @@ mod tests {
         let text = "q1 Q0 a 1 3 t\nq1 Q0 b 2 2 t\n\nq2 Q0 a 1 3 t\nq1 Q0 c 3 1 t\nq2 Q0 b 2 1 t\n";
         for chunk_bytes in [1, 7, 20, 1 << 20] {
             let run = Run::parse(Path::new("x"), text.as_bytes(), chunk_bytes).unwrap();
-            let lines: Vec<(&str, Vec<u64>)> = run
+            let lines: Vec<(&str, Vec<u32>)> = run
                 .queries()
                 .iter()
                 .map(|q| (q.qid.as_str(), q.entries.iter().map(|e| e.line).collect()))
@@ -355,6 +766,206 @@ mod tests {
                 err.contains("x:7: duplicate document for query `b q1` (first seen on line 2)"),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn utf8_errors_name_line_and_column_after_earlier_errors() {
+        let text = b"q1 Q0 a 1 3 t\nq1 Q0 b\xff 2 2 t\n";
+        for chunk_bytes in [1, 1 << 20] {
+            let err = Run::parse(Path::new("x"), text, chunk_bytes)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(err, "x:2: not valid UTF-8 (invalid byte at column 8)");
+            let earlier = [b"q1 Q0 a 1\n".as_slice(), text].concat();
+            let err = Run::parse(Path::new("x"), &earlier, chunk_bytes)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("x:1: expected 6 columns"), "{err}");
+        }
+    }
+
+    #[test]
+    fn ids_and_odd_whitespace_are_read_as_split_ascii_whitespace_does() {
+        let text = "q1\tQ0  d\u{e9}1 1 3 t\r\n\x0c \r\nq1 Q0 d2 2 2.5 t \n\u{a0}\nq2 Q0 d1 1 -0 t";
+        let run = read(text).unwrap();
+        let q1 = run.get("q1").unwrap();
+        let got: Vec<(&str, f64, u32)> = q1.iter().map(|(d, e)| (d, e.score, e.line)).collect();
+        assert_eq!(got, [("d\u{e9}1", 3.0, 1), ("d2", 2.5, 3)]);
+        let q2 = &run.get("q2").unwrap();
+        assert_eq!(q2.doc(&q2.entries[0]), "d1");
+        assert!(q2.entries[0].score.is_sign_negative());
+        let err = read("q1 Q0 a 1 3\x0b t\n").unwrap_err().to_string();
+        assert!(err.contains(":1: score"), "{err}");
+    }
+
+    #[test]
+    fn ids_of_any_length_come_back() {
+        let ids: Vec<String> = [0, 1, 63, 64, 65, 4095, 4096, 300_000]
+            .iter()
+            .map(|&n| "\u{e9}d".repeat(n).chars().take(n).collect())
+            .collect();
+        let mut run = Run::new();
+        for (k, id) in ids.iter().enumerate() {
+            run.push("q", id, k as f64);
+        }
+        let q = run.get("q").unwrap();
+        let got: Vec<&str> = q.iter().map(|(doc, _)| doc).collect();
+        assert_eq!(got, ids);
+        let text: String = ids[1..]
+            .iter()
+            .map(|id| format!("q Q0 {id} 1 1 t\n"))
+            .collect();
+        let read = Run::parse(Path::new("x"), text.as_bytes(), 1000).unwrap();
+        let q = read.get("q").unwrap();
+        assert_eq!(q.iter().map(|(doc, _)| doc).collect::<Vec<_>>(), ids[1..]);
+        assert_eq!(size_of::<RunEntry>(), 16);
+    }
+
+    #[test]
+    fn pushed_and_read_runs_compare_by_content() {
+        let mut pushed = Run::new();
+        pushed.push("q1", "a", 3.0);
+        pushed.push("q2", "b", 2.0);
+        pushed.push("q1", "cc", 1.0);
+        let mut read = read("q1 Q0 a 1 3 t\nq2 Q0 b 1 2 t\nq1 Q0 cc 2 1 t\n").unwrap();
+        for q in &mut read.queries {
+            for e in &mut q.entries {
+                e.line = 0;
+            }
+        }
+        assert_eq!(pushed, read);
+        assert_eq!(
+            pushed
+                .get("q1")
+                .unwrap()
+                .doc(&pushed.get("q1").unwrap().entries[1]),
+            "cc"
+        );
+    }
+
+    #[test]
+    fn column_ends_match_a_byte_by_byte_scan() {
+        let text =
+            b"abc def\tghijklmnopq\x01rs\x0btu\r\nv\x0cw\xc3\xa9xyz0123456789 !~\x7f\x80\xff end";
+        for start in 0..text.len() {
+            let want = text[start..]
+                .iter()
+                .position(|&b| b.is_ascii_whitespace())
+                .map_or(text.len(), |k| start + k);
+            assert_eq!(column_end(text, start), want, "from {start}");
+        }
+    }
+
+    #[test]
+    fn gathering_high_bits_keeps_their_order() {
+        for bits in 0..=255u64 {
+            let spread = (0..8).fold(0, |x, k| x | ((bits >> k & 1) << (8 * k + 7)));
+            assert_eq!(gather_high_bits(spread), bits);
+        }
+        for b in 0..=255u8 {
+            let x = u64::from_le_bytes([0x41, b, 0x20, b, 0xff, 0x0a, b, 0]);
+            let want = |f: &dyn Fn(u8) -> bool| {
+                x.to_le_bytes()
+                    .iter()
+                    .enumerate()
+                    .fold(0, |m, (k, &c)| m | (u64::from(f(c)) << (8 * k + 7)))
+            };
+            assert_eq!(bytes_equal(x, b), want(&|c| c == b), "{b}");
+            assert_eq!(bytes_below_0x21(x), want(&|c| c < 0x21), "{b}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn short_lines_split_as_byte_by_byte(
+            line in proptest::collection::vec(
+                proptest::sample::select(b"ab.\xc3 \t\r\n\x0b\x0c\x00".to_vec()),
+                0..80,
+            ),
+            start in 0usize..8,
+        ) {
+            let start = start.min(line.len());
+            let (end, n, cols) = scan_columns(&line, start);
+            if let Some((quick_end, quick_cols)) = short_line_columns(&line, start) {
+                proptest::prop_assert_eq!((quick_end, quick_cols), (end, cols));
+                proptest::prop_assert_eq!(n, 6);
+                proptest::prop_assert!(end - start < 64);
+            } else {
+                proptest::prop_assert!(n != 6 || end - start >= 64);
+            }
+        }
+    }
+
+    #[test]
+    fn id_hashes_tell_short_ids_apart() {
+        let ids: Vec<String> = (0..20_000)
+            .map(|i| format!("{i}"))
+            .chain((0..20).map(|n| "x".repeat(n)))
+            .chain((0..20).map(|n| format!("{}\0", "x".repeat(n))))
+            .collect();
+        let hashes: std::collections::HashSet<u64> =
+            ids.iter().map(|id| id_hash(id.as_bytes())).collect();
+        assert_eq!(hashes.len(), ids.len());
+    }
+
+    #[test]
+    fn plain_decimals_parse_as_str_parse_does() {
+        for s in [
+            "0",
+            "-0",
+            "7",
+            "29.9872",
+            "-13.25",
+            "0.1",
+            "00012.50",
+            "9007199254740992",
+            "9007199254740993",
+            "1234567890123456789",
+            "12345678901234567890",
+            "0.30000000000000004",
+            "1.0000000000000000000001",
+            "5.",
+            ".5",
+            "-.5",
+            "+1",
+            "1e5",
+            "1.2.3",
+            "-",
+            "",
+            ".",
+            "1_0",
+            "inf",
+            "NaN",
+        ] {
+            let want = s.parse::<f64>().ok();
+            let got = parse_score(s);
+            assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{s:?}");
+            if let Some(fast) = plain_decimal(s.as_bytes()) {
+                assert_eq!(Some(fast.to_bits()), want.map(f64::to_bits), "{s:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn scores_parse_exactly(
+            negative: bool,
+            int in "[0-9]{0,12}",
+            frac in proptest::option::of("[0-9]{0,14}"),
+            x: f64,
+        ) {
+            let s = format!(
+                "{}{int}{}",
+                if negative { "-" } else { "" },
+                frac.map(|f| format!(".{f}")).unwrap_or_default()
+            );
+            let want = s.parse::<f64>().ok().map(f64::to_bits);
+            proptest::prop_assert_eq!(parse_score(&s).map(f64::to_bits), want, "{}", s);
+            for s in [x.to_string(), (x as f32).to_string()] {
+                let want = s.parse::<f64>().ok().map(f64::to_bits);
+                proptest::prop_assert_eq!(parse_score(&s).map(f64::to_bits), want, "{}", s);
+            }
         }
     }
 

@@ -157,10 +157,9 @@ impl<'a> Scratch<'a> {
         self.ranked.clear();
         if let Some(run) = run {
             self.ranked.extend(
-                run.entries
-                    .iter()
-                    .filter(|e| !(options.ignore_identical_ids && *e.doc == *qrels.qid))
-                    .map(|e| (e.score as f32, &*e.doc)),
+                run.iter()
+                    .filter(|(doc, _)| !(options.ignore_identical_ids && *doc == qrels.qid))
+                    .map(|(doc, e)| (e.score as f32, doc)),
             );
         }
         // trec_eval: score descending, then document id descending.
