@@ -25,8 +25,8 @@
 //! Reproducibility: the insertion order (a seeded permutation) and the levels
 //! depend only on the seed, so a build on one thread gives the same graph byte for
 //! byte. With several threads the inserts interleave differently from run to run,
-//! and so do the candidate lists each insert sees: the graph differs between runs
-//! (its recall does not, measurably).
+//! and so do the candidate lists each insert sees: the graph differs between runs,
+//! as hnswlib's and hnsw_rs's parallel builds do.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
