@@ -13,13 +13,14 @@ use std::sync::{Arc, Mutex};
 use dredge_core::{DocId, Hit, Id, QueryInput, Retriever, Score, TopK};
 use serde::{Deserialize, Serialize};
 use tantivy::index::InvertedIndexReader;
-use tantivy::postings::{BlockSegmentPostings, TermInfo};
+use tantivy::postings::BlockSegmentPostings;
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::{DocSet, Index, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::analyzer::{AnalyzerInfo, EnglishAnalyzer};
+use crate::cache::{TermCache, TermPostings};
 use crate::error::{Error, Result};
 use crate::lucene::{Bm25Params, NormCache, avg_length, idf, term_score};
 use crate::tokenizer::{EnglishTokenizer, TOKENIZER_NAME};
@@ -34,7 +35,12 @@ const TEXT_FIELD: &str = "text";
 const BLOCK: usize = 128;
 /// Up to this `k`, top-k selection uses a heap; above, select-then-sort.
 const HEAP_MAX_K: usize = 64;
+/// Accumulators per run in the small-`k` scan; the accumulator is padded to a
+/// whole number of runs.
+const LANES: usize = 16;
 const DOC_FIELD: &str = "doc";
+/// The default budget of the term cache (see [`Bm25Index::with_cache_bytes`]).
+const DEFAULT_CACHE_BYTES: usize = 256 << 20;
 
 /// What a BM25 folder holds: saved as `dredge-bm25.json` beside tantivy's files,
 /// and what an index manifest records about its BM25 component.
@@ -293,7 +299,12 @@ struct SegmentData {
 /// per document.
 struct Scratch {
     analyzer: EnglishAnalyzer,
-    terms: Vec<String>,
+    /// The query's terms, one after another.
+    text: String,
+    /// Each term's byte range in `text`, in query order.
+    spans: Vec<(u32, u32)>,
+    /// The distinct terms in term order: byte range in `text` and boost.
+    query: Vec<(u32, u32, f32)>,
     /// Score accumulator by global ordinal; all zero between queries.
     acc: Vec<f32>,
     /// Ordinals with a non-zero accumulator (sparse queries only).
@@ -301,17 +312,12 @@ struct Scratch {
     top: TopK,
     /// Candidate keys for large `k` (see [`Bm25Index::select`]).
     candidates: Vec<u64>,
+    /// The best accumulator of each run of them, and the positive ones among
+    /// those (small `k`, dense queries).
+    maxima: Vec<f32>,
+    spare: Vec<f32>,
     /// A postings cursor, reset for each term (it reads term frequencies).
     block: Option<BlockSegmentPostings>,
-}
-
-/// A query term with its weight and where its postings are.
-struct QueryTerm {
-    /// `boost * idf`, boost being the term's count in the query.
-    weight: f32,
-    /// `(segment index, term info)` for each segment holding the term.
-    postings: Vec<(usize, TermInfo)>,
-    doc_freq: u64,
 }
 
 /// A BM25 index opened for search: [`Retriever`] named `bm25`.
@@ -336,6 +342,8 @@ pub struct Bm25Index {
     /// Global ordinal by [`DocId`].
     ordinal_of: Vec<u32>,
     cache: NormCache,
+    /// Terms met by searches, with their postings decoded and scored.
+    terms: TermCache,
     pool: Mutex<Vec<Scratch>>,
 }
 
@@ -460,6 +468,7 @@ impl Bm25Index {
             doc_of,
             ordinal_of,
             cache,
+            terms: TermCache::new(DEFAULT_CACHE_BYTES),
             pool: Mutex::new(Vec::new()),
         })
     }
@@ -473,7 +482,18 @@ impl Bm25Index {
             avg_length(self.info.total_terms, self.info.documents_with_terms),
         );
         self.inverse = self.cache.per_document(&self.norms);
+        self.terms = TermCache::new(self.terms.budget());
         Ok(self)
+    }
+
+    /// The same index with a term cache of at most about `bytes` (the default is
+    /// 256 MiB). A search keeps each term it meets: where its postings are and,
+    /// while the budget lasts, the postings decoded with their scores (8 bytes a
+    /// posting), so that later searches with the term skip the term dictionary, the
+    /// decoding and the score arithmetic. Results do not depend on it; 0 turns it off.
+    pub fn with_cache_bytes(mut self, bytes: usize) -> Self {
+        self.terms = TermCache::new(bytes);
+        self
     }
 
     /// The parameters searches use.
@@ -524,11 +544,15 @@ impl Bm25Index {
         let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
         pooled.unwrap_or_else(|| Scratch {
             analyzer: EnglishAnalyzer::new(),
-            terms: Vec::new(),
-            acc: vec![0.0; self.len()],
+            text: String::new(),
+            spans: Vec::new(),
+            query: Vec::new(),
+            acc: vec![0.0; self.len().next_multiple_of(LANES)],
             touched: Vec::new(),
             top: TopK::new(0),
             candidates: Vec::new(),
+            maxima: Vec::new(),
+            spare: Vec::new(),
             block: None,
         })
     }
@@ -540,61 +564,144 @@ impl Bm25Index {
             .push(scratch);
     }
 
-    /// Analyzes the query and looks its distinct terms up, with Anserini's
+    /// Analyzes the query into its distinct terms, in term order, with Anserini's
     /// weighting: a term occurring `c` times in the query has boost `c`.
-    fn query_terms(&self, scratch: &mut Scratch, text: &str) -> Result<Vec<QueryTerm>> {
+    fn analyze_query(scratch: &mut Scratch, text: &str) {
         let Scratch {
-            analyzer, terms, ..
+            analyzer,
+            text: arena,
+            spans,
+            query,
+            ..
         } = scratch;
-        terms.clear();
-        analyzer.analyze(text, |t| terms.push(t.to_owned()));
-        terms.sort_unstable();
-        let mut out = Vec::new();
+        arena.clear();
+        spans.clear();
+        query.clear();
+        analyzer.analyze(text, |t| {
+            let start = arena.len() as u32;
+            arena.push_str(t);
+            spans.push((start, arena.len() as u32));
+        });
+        let term = |&(s, e): &(u32, u32)| &arena[s as usize..e as usize];
+        spans.sort_unstable_by(|a, b| term(a).cmp(term(b)));
         let mut i = 0;
-        while i < terms.len() {
+        while i < spans.len() {
             let mut j = i + 1;
-            while j < terms.len() && terms[j] == terms[i] {
+            while j < spans.len() && term(&spans[j]) == term(&spans[i]) {
                 j += 1;
             }
-            let boost = (j - i) as f32;
-            let term = Term::from_field_text(self.text, &terms[i]);
+            query.push((spans[i].0, spans[i].1, (j - i) as f32));
             i = j;
-            let mut postings = Vec::new();
-            let mut doc_freq = 0u64;
-            for (s, segment) in self.segments.iter().enumerate() {
-                if let Some(info) = segment.inverted.get_term_info(&term)? {
-                    doc_freq += u64::from(info.doc_freq);
-                    postings.push((s, info));
-                }
-            }
-            if doc_freq > 0 {
-                let weight = boost * idf(doc_freq, self.info.documents_with_terms);
-                out.push(QueryTerm {
-                    weight,
-                    postings,
-                    doc_freq,
-                });
+        }
+    }
+
+    /// Looks a term up in every segment's term dictionary and, if the cache has
+    /// room for them, decodes its postings with their scores at boost 1.
+    fn lookup(&self, scratch: &mut Scratch, term: &str) -> Result<Option<TermPostings>> {
+        let key = Term::from_field_text(self.text, term);
+        let mut infos = Vec::new();
+        let mut doc_freq = 0u64;
+        for (s, segment) in self.segments.iter().enumerate() {
+            if let Some(info) = segment.inverted.get_term_info(&key)? {
+                doc_freq += u64::from(info.doc_freq);
+                infos.push((s, info));
             }
         }
-        Ok(out)
+        if doc_freq == 0 {
+            return Ok(None);
+        }
+        let idf = idf(doc_freq, self.info.documents_with_terms);
+        let mut postings = TermPostings {
+            infos: infos.into(),
+            doc_freq,
+            idf,
+            ordinals: Box::new([]),
+            scores: Box::new([]),
+        };
+        if self.terms.fits(doc_freq) {
+            let n = doc_freq as usize;
+            let mut ordinals = Vec::with_capacity(n);
+            let mut scores = Vec::with_capacity(n);
+            self.for_each_block(scratch, &postings, idf, |base, docs, block_scores| {
+                ordinals.extend(docs.iter().map(|&d| base + d));
+                scores.extend_from_slice(block_scores);
+            })?;
+            postings.ordinals = ordinals.into();
+            postings.scores = scores.into();
+        }
+        Ok(Some(postings))
+    }
+
+    /// Runs `f` with the query's terms that some document holds, in term order,
+    /// each with its boost: from the term cache, looking up (and caching) the
+    /// terms it lacks.
+    fn with_query_terms<R>(
+        &self,
+        scratch: &mut Scratch,
+        text: &str,
+        f: impl FnOnce(&Self, &mut Scratch, &[(&TermPostings, f32)]) -> Result<R>,
+    ) -> Result<R> {
+        Self::analyze_query(scratch, text);
+        let mut missing = Vec::new();
+        {
+            // Most often every term is cached: one lookup each.
+            let cache = self.terms.read();
+            let mut terms = Vec::with_capacity(scratch.query.len());
+            for (i, &(s, e, boost)) in scratch.query.iter().enumerate() {
+                match cache.terms.get(&scratch.text[s as usize..e as usize]) {
+                    Some(Some(postings)) => terms.push((postings, boost)),
+                    Some(None) => {}
+                    None => missing.push(i),
+                }
+            }
+            if missing.is_empty() {
+                return f(self, scratch, &terms);
+            }
+        }
+        // Terms the cache lacks: looked up, then cached; those the budget refuses
+        // stay here for this search.
+        let mut owned: Vec<(usize, TermPostings)> = Vec::new();
+        for i in missing {
+            let (s, e, _) = scratch.query[i];
+            let term = scratch.text[s as usize..e as usize].to_owned();
+            let postings = self.lookup(scratch, &term)?;
+            if let Some(refused) = self.terms.insert(&term, postings) {
+                owned.push((i, refused));
+            }
+        }
+        let cache = self.terms.read();
+        let mut terms = Vec::with_capacity(scratch.query.len());
+        for (i, &(s, e, boost)) in scratch.query.iter().enumerate() {
+            let postings = match cache.terms.get(&scratch.text[s as usize..e as usize]) {
+                Some(Some(postings)) => postings,
+                Some(None) => continue,
+                None => match owned.iter().find(|(j, _)| *j == i) {
+                    Some((_, postings)) => postings,
+                    None => continue,
+                },
+            };
+            terms.push((postings, boost));
+        }
+        f(self, scratch, &terms)
     }
 
     fn search_with(&self, scratch: &mut Scratch, text: &str, k: usize) -> Result<Vec<Hit>> {
-        let terms = self.query_terms(scratch, text)?;
-        if terms.is_empty() || k == 0 {
-            return Ok(Vec::new());
-        }
-        let postings: u64 = terms.iter().map(|t| t.doc_freq).sum();
-        // Few postings: remember which accumulators were touched. Many: scan them all.
-        let sparse = postings.saturating_mul(2) < self.len() as u64;
-        for term in &terms {
-            if sparse {
-                self.accumulate::<true>(scratch, term)?;
-            } else {
-                self.accumulate::<false>(scratch, term)?;
+        self.with_query_terms(scratch, text, |this, scratch, terms| {
+            if terms.is_empty() || k == 0 {
+                return Ok(Vec::new());
             }
-        }
-        Ok(self.select(scratch, k, sparse))
+            let postings: u64 = terms.iter().map(|(t, _)| t.doc_freq).sum();
+            // Few postings: remember which accumulators were touched. Many: scan them all.
+            let sparse = postings.saturating_mul(2) < this.len() as u64;
+            for &(term, boost) in terms {
+                if sparse {
+                    this.accumulate::<true>(scratch, term, boost)?;
+                } else {
+                    this.accumulate::<false>(scratch, term, boost)?;
+                }
+            }
+            Ok(this.select(scratch, k, sparse))
+        })
     }
 
     /// Moves the non-zero accumulators out (leaving them zero) and keeps the best
@@ -609,6 +716,8 @@ impl Bm25Index {
             touched,
             top,
             candidates,
+            maxima,
+            spare,
             ..
         } = scratch;
         let doc_of = &self.doc_of;
@@ -631,13 +740,30 @@ impl Bm25Index {
                 }
                 touched.clear();
             } else {
-                // Count the lanes that pass with SIMD; look closer only when some do.
-                const LANES: usize = 16;
+                // The best score of each run of LANES accumulators, with SIMD
+                // (accumulators are never negative, so their bits order like them).
+                // The k-th best of those is a score that k documents reach, so no
+                // document below it is in the top k: it is the first threshold, and
+                // only runs whose best reaches it are looked at closely.
+                maxima.clear();
+                maxima.extend(
+                    acc.chunks_exact(LANES).map(|run| {
+                        f32::from_bits(run.iter().map(|s| s.to_bits()).max().unwrap_or(0))
+                    }),
+                );
+                spare.clear();
+                for &m in maxima.iter() {
+                    if m > 0.0 && (spare.len() < k || m > spare[k - 1]) {
+                        let at = spare.partition_point(|&b| b >= m);
+                        spare.insert(at, m);
+                        spare.truncate(k);
+                    }
+                }
+                if spare.len() == k {
+                    threshold = threshold.max(spare[k - 1]);
+                }
                 for (c, chunk) in acc.chunks(LANES).enumerate() {
-                    let passing = chunk
-                        .iter()
-                        .fold(0u32, |n, &score| n + u32::from(score >= threshold));
-                    if passing == 0 {
+                    if maxima[c] < threshold {
                         continue;
                     }
                     for (i, &score) in chunk.iter().enumerate() {
@@ -686,26 +812,77 @@ impl Bm25Index {
         }
     }
 
-    /// Adds one term's scores into the accumulator, block by block.
+    /// Adds one term's scores into the accumulator: the cached scores when the
+    /// term is decoded and has boost 1, else computed block by block.
     fn accumulate<const SPARSE: bool>(
         &self,
         scratch: &mut Scratch,
-        term: &QueryTerm,
+        term: &TermPostings,
+        boost: f32,
     ) -> Result<()> {
-        let weight = term.weight;
-        let Scratch {
-            acc,
-            touched,
-            block,
-            ..
-        } = scratch;
+        if boost == 1.0 && term.decoded() {
+            let Scratch { acc, touched, .. } = scratch;
+            if SPARSE {
+                // Branch-free: write every ordinal, keep those seen for the first time.
+                let mut kept = touched.len();
+                touched.resize(kept + term.ordinals.len(), 0);
+                for (&ordinal, &score) in term.ordinals.iter().zip(&*term.scores) {
+                    let slot = &mut acc[ordinal as usize];
+                    touched[kept] = ordinal;
+                    kept += usize::from(*slot == 0.0);
+                    *slot += score;
+                }
+                touched.truncate(kept);
+            } else {
+                for (&ordinal, &score) in term.ordinals.iter().zip(&*term.scores) {
+                    acc[ordinal as usize] += score;
+                }
+            }
+            return Ok(());
+        }
+        let mut block = scratch.block.take();
+        let (acc, touched) = (&mut scratch.acc, &mut scratch.touched);
+        let result =
+            self.for_each_block_with(&mut block, term, boost * term.idf, |base, docs, scores| {
+                let acc = &mut acc[base as usize..];
+                for (&doc, &score) in docs.iter().zip(scores) {
+                    let slot = &mut acc[doc as usize];
+                    if SPARSE && *slot == 0.0 {
+                        touched.push(base + doc);
+                    }
+                    *slot += score;
+                }
+            });
+        scratch.block = block;
+        result
+    }
+
+    /// Calls `f(base, docs, scores)` for each block of the term's postings, in
+    /// ordinal order: `base` is the segment's first ordinal, `docs` the block's
+    /// segment-local doc ids and `scores` their `term_score(weight, tf, inverse)`.
+    fn for_each_block(
+        &self,
+        scratch: &mut Scratch,
+        term: &TermPostings,
+        weight: f32,
+        f: impl FnMut(u32, &[u32], &[f32]),
+    ) -> Result<()> {
+        self.for_each_block_with(&mut scratch.block, term, weight, f)
+    }
+
+    fn for_each_block_with(
+        &self,
+        block: &mut Option<BlockSegmentPostings>,
+        term: &TermPostings,
+        weight: f32,
+        mut f: impl FnMut(u32, &[u32], &[f32]),
+    ) -> Result<()> {
         let mut inverse = [0f32; BLOCK];
         let mut scores = [0f32; BLOCK];
-        for &(s, ref info) in &term.postings {
+        for &(s, ref info) in &*term.infos {
             let segment = &self.segments[s];
             let base = segment.base as usize;
             let doc_inverse = &self.inverse[base..base + segment.len as usize];
-            let acc = &mut acc[base..base + segment.len as usize];
             // One block cursor per scratch, reset from term to term.
             let block = match block {
                 Some(block) => {
@@ -731,8 +908,8 @@ impl Bm25Index {
                         "postings without term frequencies (rebuild the index)",
                     ));
                 }
-                // Three passes so that the middle one, with the division, runs on
-                // SIMD lanes: gather the norm inverses, score, scatter into the accumulator.
+                // Two passes so that the second, with the division, runs on SIMD
+                // lanes: gather the norm inverses, then score.
                 for (docs, freqs) in docs.chunks(BLOCK).zip(block.freqs().chunks(BLOCK)) {
                     for (inv, &doc) in inverse.iter_mut().zip(docs) {
                         *inv = doc_inverse[doc as usize];
@@ -740,13 +917,7 @@ impl Bm25Index {
                     for ((score, &tf), &inv) in scores.iter_mut().zip(freqs).zip(&inverse) {
                         *score = term_score(weight, tf, inv);
                     }
-                    for (&doc, &score) in docs.iter().zip(&scores) {
-                        let slot = &mut acc[doc as usize];
-                        if SPARSE && *slot == 0.0 {
-                            touched.push(base as u32 + doc);
-                        }
-                        *slot += score;
-                    }
+                    f(base as u32, docs, &scores[..docs.len()]);
                 }
                 block.advance();
             }
@@ -767,35 +938,39 @@ impl Bm25Index {
         }
         wanted.sort_unstable();
         let mut scores = vec![0.0f32; docs.len()];
-        for term in self.query_terms(scratch, text)? {
-            for &(s, ref info) in &term.postings {
-                let segment = &self.segments[s];
-                let (lo, hi) = (segment.base, segment.base + segment.len);
-                let start = wanted.partition_point(|&(o, _)| o < lo);
-                let end = wanted.partition_point(|&(o, _)| o < hi);
-                if start == end {
-                    continue;
-                }
-                let mut postings = segment
-                    .inverted
-                    .read_postings_from_terminfo(info, IndexRecordOption::WithFreqs)?;
-                for &(ordinal, i) in &wanted[start..end] {
-                    let local = ordinal - lo;
-                    let mut current = postings.doc();
-                    if current < local {
-                        current = postings.seek(local);
+        self.with_query_terms(scratch, text, |this, _, terms| {
+            for &(term, boost) in terms {
+                let weight = boost * term.idf;
+                for &(s, ref info) in &*term.infos {
+                    let segment = &this.segments[s];
+                    let (lo, hi) = (segment.base, segment.base + segment.len);
+                    let start = wanted.partition_point(|&(o, _)| o < lo);
+                    let end = wanted.partition_point(|&(o, _)| o < hi);
+                    if start == end {
+                        continue;
                     }
-                    if current == local {
-                        let norm = self.norms[ordinal as usize] as usize;
-                        scores[i] += term_score(
-                            term.weight,
-                            tantivy::postings::Postings::term_freq(&postings),
-                            self.cache.0[norm],
-                        );
+                    let mut postings = segment
+                        .inverted
+                        .read_postings_from_terminfo(info, IndexRecordOption::WithFreqs)?;
+                    for &(ordinal, i) in &wanted[start..end] {
+                        let local = ordinal - lo;
+                        let mut current = postings.doc();
+                        if current < local {
+                            current = postings.seek(local);
+                        }
+                        if current == local {
+                            let norm = this.norms[ordinal as usize] as usize;
+                            scores[i] += term_score(
+                                weight,
+                                tantivy::postings::Postings::term_freq(&postings),
+                                this.cache.0[norm],
+                            );
+                        }
                     }
                 }
             }
-        }
+            Ok(())
+        })?;
         Ok(scores)
     }
 }
@@ -1059,6 +1234,54 @@ mod tests {
                 merged.search_text(query, 50).unwrap()
             );
             check_against_reference(&docs, &split, query);
+        }
+    }
+
+    #[test]
+    fn the_term_cache_changes_no_result() {
+        // Some terms decoded and cached, some only located, some not cached at all.
+        let texts: Vec<String> = (0..400)
+            .map(|i| {
+                let words = ["alpha", "beta", "gamma", "delta", "epsilon"];
+                (0..(i % 9 + 1))
+                    .map(|j| words[(i * 3 + j * j) % words.len()])
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        let docs: Vec<(&str, &str)> = texts.iter().map(|t| ("", t.as_str())).collect();
+        let (_dir, index) = build(&docs, BuildOptions::default());
+        let path = _dir.path().join("bm25");
+        let queries = [
+            "alpha",
+            "beta gamma beta",
+            "delta epsilon zeta",
+            "gamma alpha",
+            "nothing",
+        ];
+        let expected: Vec<Vec<Vec<Hit>>> = queries
+            .iter()
+            .map(|q| {
+                [1, 10, 100, 500]
+                    .iter()
+                    .map(|&k| index.search_text(q, k).unwrap())
+                    .collect()
+            })
+            .collect();
+        for bytes in [0, 200, 2_000, 5_000, usize::MAX] {
+            let small = Bm25Index::open(&path).unwrap().with_cache_bytes(bytes);
+            for _ in 0..2 {
+                for (query, expected) in queries.iter().zip(&expected) {
+                    for (&k, hits) in [1, 10, 100, 500].iter().zip(expected) {
+                        assert_eq!(
+                            &small.search_text(query, k).unwrap(),
+                            hits,
+                            "{bytes} {query}"
+                        );
+                    }
+                }
+            }
+            check_against_reference(&docs, &small, "beta gamma beta delta");
         }
     }
 

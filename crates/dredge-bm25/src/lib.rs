@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 mod analyzer;
+mod cache;
 mod error;
 mod index;
 mod lucene;
