@@ -78,8 +78,11 @@ class Dredge:
         run = run or self.work / "run.trec"
         wall, rss, _, err = timed([self.binary, "search", "--index", self.index, "--queries", queries, "-k", k,
                                    "--threads", threads, "--out", run])
-        m = re.search(r"searched (\d+) queries in ([\d.]+) s: (\d+) queries/s", err)
-        return {"queries_per_s": float(m.group(3)), "wall_s": wall, "peak_rss_mib": rss}
+        m = re.search(r"searched (\d+) queries in ([\d.]+) s(?: \(([\d.]+) s CPU\))?: (\d+) queries/s", err)
+        out = {"queries_per_s": float(m.group(4)), "wall_s": wall, "peak_rss_mib": rss}
+        if m.group(3):
+            out["search_cpu_s"] = float(m.group(3))
+        return out
 
     def quality_run(self, dataset, test_queries):
         run = self.work / "quality.trec"
