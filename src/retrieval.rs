@@ -7,11 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use dredge_ann::DenseIndex;
 use dredge_bm25::Bm25Params;
-use dredge_core::{
-    DocId, Fusion, Hit, HybridRetriever, Matrix, Query, QueryInput, Retriever, Score, ScoreNorm,
-};
+use dredge_core::{Fusion, HybridRetriever, Query, Retriever, ScoreNorm};
 use dredge_embed::{Encoder, EncoderDescription, TextKind};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -73,68 +70,13 @@ pub fn dense_is_exact(index: &IndexDir, args: &RetrievalArgs) -> bool {
 /// The dense component as a retriever: through HNSW with `--ef`, or exact.
 fn dense_retriever(index: &IndexDir, args: &RetrievalArgs) -> anyhow::Result<Arc<dyn Retriever>> {
     let dense = index.dense(args.dense_name.as_deref())?;
-    if args.exact || matches!(dense.ann(), dredge_ann::Ann::Flat) {
-        return Ok(Arc::new(ExactDense(dense)));
-    }
-    Ok(Arc::new(dense.with_ef(args.ef)))
+    let exact = args.exact || matches!(dense.ann(), dredge_ann::Ann::Flat);
+    Ok(Arc::new(dense.with_ef(args.ef).with_exact(exact)))
 }
 
 /// The dense component `name` (the only one when `None`), searched exactly.
 pub fn exact_dense(index: &IndexDir, name: Option<&str>) -> anyhow::Result<Arc<dyn Retriever>> {
-    Ok(Arc::new(ExactDense(index.dense(name)?)))
-}
-
-/// A dense index searched exactly (every vector, blocked SIMD kernel), also
-/// when it has an HNSW graph.
-struct ExactDense(DenseIndex);
-
-fn query_vector<'q>(query: &QueryInput<'q>) -> dredge_core::Result<&'q [f32]> {
-    query.vector.ok_or_else(|| {
-        dredge_core::Error::Invalid("dense retrieval needs a vector for every query".into())
-    })
-}
-
-impl Retriever for ExactDense {
-    fn name(&self) -> &str {
-        "dense"
-    }
-
-    fn search(&self, query: &QueryInput<'_>, k: usize) -> dredge_core::Result<Vec<Hit>> {
-        self.0
-            .search_exact(query_vector(query)?, k)
-            .map_err(dredge_core::Error::retriever)
-    }
-
-    fn search_batch(
-        &self,
-        queries: &[QueryInput<'_>],
-        k: usize,
-    ) -> dredge_core::Result<Vec<Vec<Hit>>> {
-        let dim = self.0.dimension();
-        let mut data = Vec::with_capacity(queries.len() * dim);
-        for q in queries {
-            data.extend_from_slice(query_vector(q)?);
-        }
-        if data.len() != queries.len() * dim {
-            return Err(dredge_core::Error::Invalid(format!(
-                "query vectors do not all have the index's dimension {dim}"
-            )));
-        }
-        let matrix = Matrix {
-            rows: queries.len(),
-            cols: dim,
-            data,
-        };
-        self.0
-            .search_exact_batch(&matrix, k)
-            .map_err(dredge_core::Error::retriever)
-    }
-
-    fn score(&self, query: &QueryInput<'_>, docs: &[DocId]) -> dredge_core::Result<Vec<Score>> {
-        self.0
-            .score(query_vector(query)?, docs)
-            .map_err(dredge_core::Error::retriever)
-    }
+    Ok(Arc::new(index.dense(name)?.with_exact(true)))
 }
 
 /// The encoder a dense component was built with, as its manifest entry records it;
@@ -164,9 +106,9 @@ pub fn query_vectors(
     args: &RetrievalArgs,
     queries: &[Query],
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    let dense = index.dense(args.dense_name.as_deref())?;
     if let (Some(npy), Some(ids)) = (&args.query_vectors, &args.query_ids) {
-        let (names, matrix) = dredge_ann::read_query_vectors(npy, ids, dense.dimension())?;
+        let dimension = index.dense(args.dense_name.as_deref())?.dimension();
+        let (names, matrix) = dredge_ann::read_query_vectors(npy, ids, dimension)?;
         let by_id: HashMap<&str, usize> = names
             .iter()
             .enumerate()

@@ -1,6 +1,7 @@
 //! `dredge quickstart`: index the bundled sample, search its test queries and
 //! evaluate, showing the commands that do the same by hand.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -49,80 +50,84 @@ pub fn run(args: QuickstartArgs) -> anyhow::Result<()> {
     let negatives = dir.join("negatives.jsonl");
     let report = dir.join("mine-report.html");
     let split = args.split;
-    let (data_s, index_s, runs_s) = (shell(&data), shell(&index), shell(&runs));
 
     // Each step is the command a user would type, run in this process.
-    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
-    let mut index_cmd = format!("index --corpus {data_s} --out {index_s} --overwrite");
+    let path = |p: &Path| p.as_os_str().to_owned();
+    let word = |w: &str| OsString::from(w);
+    let mut index_cmd = vec![
+        word("index"),
+        word("--corpus"),
+        path(&data),
+        word("--out"),
+        path(&index),
+        word("--overwrite"),
+    ];
     match &args.model {
-        Some(model) => index_cmd += &format!(" --model {}", shell(model)),
+        Some(model) => index_cmd.extend([word("--model"), path(model)]),
         None => eprintln!(
             "note: no --model, so the index is BM25 only and dense and hybrid retrieval are skipped \
              (dredge quickstart --model path/to/all-MiniLM-L6-v2 adds them)"
         ),
     }
-    steps.push(("1. index".into(), words(&index_cmd)));
-    steps.push((
-        format!("2. search and evaluate the {split} queries"),
-        words(&format!(
-            "eval --dataset {data_s} --index {index_s} --split {split} --save-runs {runs_s}"
-        )),
-    ));
     let candidates = if args.model.is_some() {
         "hybrid"
     } else {
         "bm25"
     };
-    steps.push((
-        "3. mine hard negatives for the train queries".into(),
-        words(&format!(
-            "mine --index {index_s} --queries {data_s} --split train --candidates {candidates} \
-             --relative-margin 0.05 --num-negatives 4 --out {} --report-html {}",
-            shell(&negatives),
-            shell(&report)
-        )),
-    ));
-    for (title, argv) in &steps {
-        eprintln!("\n{title}: dredge {}", argv.join(" "));
-        let cli = Cli::try_parse_from(std::iter::once("dredge".to_owned()).chain(argv.clone()))
+    let steps: [(String, Vec<OsString>); 3] = [
+        ("1. index".into(), index_cmd),
+        (
+            format!("2. search and evaluate the {split} queries"),
+            vec![
+                word("eval"),
+                word("--dataset"),
+                path(&data),
+                word("--index"),
+                path(&index),
+                word("--split"),
+                word(&split),
+                word("--save-runs"),
+                path(&runs),
+            ],
+        ),
+        (
+            "3. mine hard negatives for the train queries".into(),
+            vec![
+                word("mine"),
+                word("--index"),
+                path(&index),
+                word("--queries"),
+                path(&data),
+                word("--split"),
+                word("train"),
+                word("--candidates"),
+                word(candidates),
+                word("--relative-margin"),
+                word("0.05"),
+                word("--num-negatives"),
+                word("4"),
+                word("--out"),
+                path(&negatives),
+                word("--report-html"),
+                path(&report),
+            ],
+        ),
+    ];
+    for (title, argv) in steps {
+        let shown: Vec<String> = argv.iter().map(|w| shell(Path::new(w))).collect();
+        eprintln!("\n{title}: dredge {}", shown.join(" "));
+        let cli = Cli::try_parse_from(std::iter::once(word("dredge")).chain(argv))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         commands::run(cli).with_context(|| format!("{title} failed"))?;
     }
+    let index_s = shell(&index);
     eprintln!(
-        "\nOutputs:\n  index        {index_s}\n  runs         {runs_s}/*.trec\n  negatives    {}\n  mining audit {}\n\nTry: dredge search --index {index_s} --query \"how do I keep my sourdough starter alive\"",
+        "\nOutputs:\n  index        {index_s}\n  runs         {}/*.trec\n  negatives    {}\n  mining audit {}\n\nTry: dredge search --index {index_s} --query \"how do I keep my sourdough starter alive\"",
+        shell(&runs),
         shell(&negatives),
         shell(&report)
     );
     Ok(())
-}
-
-/// Splits a command line made of `shell`-quoted words back into words.
-fn words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let (mut quoted, mut any) = (false, false);
-    for c in line.chars() {
-        match c {
-            '\'' => {
-                quoted = !quoted;
-                any = true;
-            }
-            c if c.is_whitespace() && !quoted => {
-                if any {
-                    words.push(std::mem::take(&mut word));
-                    any = false;
-                }
-            }
-            c => {
-                word.push(c);
-                any = true;
-            }
-        }
-    }
-    if any {
-        words.push(word);
-    }
-    words
 }
 
 /// Writes the bundled sample collection into `dir` and returns it.

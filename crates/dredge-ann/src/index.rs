@@ -80,6 +80,7 @@ pub struct DenseIndex {
     graph: Option<Graph>,
     pool: ScratchPool,
     ef: usize,
+    exact: bool,
 }
 
 impl DenseIndex {
@@ -229,6 +230,7 @@ impl DenseIndex {
             graph,
             pool: ScratchPool::default(),
             ef: DEFAULT_EF,
+            exact: false,
         })
     }
 
@@ -236,6 +238,13 @@ impl DenseIndex {
     /// used (default [`DEFAULT_EF`]).
     pub fn with_ef(mut self, ef: usize) -> Self {
         self.ef = ef;
+        self
+    }
+
+    /// The same index, searching every vector exactly when [`Retriever::search`]
+    /// and [`Retriever::search_batch`] are used, even when it has a graph.
+    pub fn with_exact(mut self, exact: bool) -> Self {
+        self.exact = exact;
         self
     }
 
@@ -456,8 +465,12 @@ impl Retriever for DenseIndex {
     /// Searches with the query's vector (HNSW with the index's `ef` when it has a
     /// graph). A query without a vector is an error: encoding text is the caller's.
     fn search(&self, query: &QueryInput<'_>, k: usize) -> dredge_core::Result<Vec<Hit>> {
-        DenseIndex::search(self, query_vector(query)?, k, self.ef)
-            .map_err(dredge_core::Error::retriever)
+        let q = query_vector(query)?;
+        match self.exact {
+            true => self.search_exact(q, k),
+            false => DenseIndex::search(self, q, k, self.ef),
+        }
+        .map_err(dredge_core::Error::retriever)
     }
 
     fn search_batch(
@@ -482,7 +495,11 @@ impl Retriever for DenseIndex {
             cols: dim,
             data,
         };
-        DenseIndex::search_batch(self, &matrix, k, self.ef).map_err(dredge_core::Error::retriever)
+        match self.exact {
+            true => self.search_exact_batch(&matrix, k),
+            false => DenseIndex::search_batch(self, &matrix, k, self.ef),
+        }
+        .map_err(dredge_core::Error::retriever)
     }
 
     fn score(&self, query: &QueryInput<'_>, docs: &[DocId]) -> dredge_core::Result<Vec<Score>> {
