@@ -290,21 +290,9 @@ pub struct IndexArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["vectors", "vector_ids"])]
     pub model: Option<PathBuf>,
 
-    /// With --model: texts per forward pass.
-    #[arg(long, default_value_t = 32, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-    pub batch_size: usize,
-
-    /// With --model: cut texts at this many tokens instead of the model's max_seq_length.
-    #[arg(long, value_name = "N")]
-    pub max_length: Option<usize>,
-
-    /// With --model: put before every query (E5: "query: "); default: the model's query prompt.
-    #[arg(long, value_name = "TEXT")]
-    pub query_prefix: Option<String>,
-
-    /// With --model: put before every passage (E5: "passage: "); default: the model's prompt.
-    #[arg(long, value_name = "TEXT")]
-    pub passage_prefix: Option<String>,
+    /// How --model encodes.
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
 }
 
 /// Similarity of a dense component.
@@ -536,6 +524,14 @@ pub struct EmbedArgs {
     #[arg(long, value_enum, default_value_t = EmbedKind::Passage)]
     pub kind: EmbedKind,
 
+    /// How the model encodes.
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+}
+
+/// Encoder settings shared by `dredge embed` and `dredge index --model`.
+#[derive(Debug, Args)]
+pub struct EncoderArgs {
     /// Texts per forward pass.
     #[arg(long, default_value_t = 32, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch_size: usize,
@@ -551,6 +547,18 @@ pub struct EmbedArgs {
     /// Put before every passage (E5: "passage: "); default: the model's prompt.
     #[arg(long, value_name = "TEXT")]
     pub passage_prefix: Option<String>,
+}
+
+impl EncoderArgs {
+    /// The encoder options these flags ask for.
+    pub fn options(&self) -> dredge_embed::EncoderOptions {
+        dredge_embed::EncoderOptions {
+            max_length: self.max_length,
+            batch_size: self.batch_size,
+            query_prefix: self.query_prefix.clone(),
+            passage_prefix: self.passage_prefix.clone(),
+        }
+    }
 }
 
 /// `dredge mine`.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use dredge_core::{CorpusReader, dataset, document_text, write_ids, write_npy};
-use dredge_embed::{EncodeStats, Encoder, EncoderOptions, TextKind};
+use dredge_embed::{EncodeStats, Encoder, TextKind};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{EmbedArgs, EmbedKind};
@@ -46,12 +46,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
             ids_out.display()
         );
     }
-    let options = EncoderOptions {
-        max_length: args.max_length,
-        batch_size: args.batch_size,
-        query_prefix: args.query_prefix.clone(),
-        passage_prefix: args.passage_prefix.clone(),
-    };
+    let options = args.encoder.options();
     let encoder = Encoder::load(&args.model, &options).context("loading the model")?;
 
     // Both corpora and queries files are read as `_id`, `title`, `text`, the title

@@ -72,12 +72,7 @@ impl DenseConfig {
             },
             (None, None, Some(dir)) => VectorsFrom::Model {
                 dir: dir.clone(),
-                options: dredge_embed::EncoderOptions {
-                    max_length: args.max_length,
-                    batch_size: args.batch_size,
-                    query_prefix: args.query_prefix.clone(),
-                    passage_prefix: args.passage_prefix.clone(),
-                },
+                options: args.encoder.options(),
             },
             _ if args.no_bm25 => {
                 bail!(
