@@ -116,6 +116,14 @@ impl DenseConfig {
     }
 }
 
+/// A dense component's source, read or loaded before the corpus.
+enum Loaded {
+    /// Ids and rows of `--vectors`.
+    Vectors((Vec<String>, dredge_core::Matrix)),
+    /// The model of `--model`.
+    Encoder(Box<dredge_embed::Encoder>),
+}
+
 /// What was built.
 pub struct IndexSummary {
     /// The manifest written.
@@ -196,16 +204,15 @@ pub fn build_with(
     let start = Instant::now();
     // Read the vectors (or load the model) before the corpus, so that a bad file
     // fails fast.
-    let vectors = match dense.map(|d| &d.from) {
-        Some(VectorsFrom::File { vectors, ids }) => Some(dredge_core::read_vectors(vectors, ids)?),
-        _ => None,
-    };
-    let encoder = match dense.map(|d| &d.from) {
-        Some(VectorsFrom::Model { dir, options }) => Some(
+    let source = match dense.map(|d| &d.from) {
+        Some(VectorsFrom::File { vectors, ids }) => {
+            Some(Loaded::Vectors(dredge_core::read_vectors(vectors, ids)?))
+        }
+        Some(VectorsFrom::Model { dir, options }) => Some(Loaded::Encoder(Box::new(
             dredge_embed::Encoder::load(dir, options)
                 .with_context(|| format!("loading the model {}", dir.display()))?,
-        ),
-        _ => None,
+        ))),
+        None => None,
     };
     check_target(&config.out, config.overwrite)?;
     let staging = StagingDir::new(&config.out, config.overwrite)?;
@@ -252,29 +259,26 @@ pub fn build_with(
         info,
     });
     progress.finish_and_clear();
-    if let Some(d) = dense {
-        let mut encoded = None;
-        let matrix = match (&d.from, vectors, &encoder) {
-            (
-                VectorsFrom::File {
-                    vectors,
-                    ids: ids_path,
-                },
-                Some((ids, matrix)),
-                _,
-            ) => {
-                let source = dredge_ann::VectorSource {
-                    vectors,
-                    ids: ids_path,
-                };
-                dredge_ann::align_to_docs(&docs, &ids, &matrix, source)?
+    if let (Some(d), Some(source)) = (dense, source) {
+        let mut entry = serde_json::Map::new();
+        let matrix = match (&d.from, source) {
+            (VectorsFrom::File { vectors, ids }, Loaded::Vectors((names, matrix))) => {
+                entry.insert("vectors".into(), vectors.display().to_string().into());
+                let source = dredge_ann::VectorSource { vectors, ids };
+                dredge_ann::align_to_docs(&docs, &names, &matrix, source)?
             }
-            (VectorsFrom::Model { .. }, _, Some(encoder)) => {
-                let (matrix, stats) = encode_docs(encoder, &docs)?;
-                encoded = Some(stats);
+            (_, Loaded::Encoder(encoder)) => {
+                let (matrix, stats) = encode_docs(&encoder, &docs)?;
+                entry.insert(
+                    "encoder".into(),
+                    serde_json::to_value(encoder.description())?,
+                );
+                entry.insert("encoded".into(), serde_json::to_value(stats)?);
                 matrix
             }
-            _ => unreachable!("vectors read or model loaded above"),
+            (VectorsFrom::Model { .. }, Loaded::Vectors(_)) => {
+                unreachable!("a model source loads an encoder")
+            }
         };
         eprintln!(
             "building the dense component ({} x {})",
@@ -294,21 +298,12 @@ pub fn build_with(
                 )
             })
             .context("building the dense index")?;
-        let mut entry = serde_json::to_value(index.manifest())?;
-        entry["path"] = serde_json::Value::from(path);
-        match (&d.from, &encoder) {
-            (VectorsFrom::File { vectors, .. }, _) => {
-                entry["vectors"] = serde_json::Value::from(vectors.display().to_string());
-            }
-            (VectorsFrom::Model { .. }, Some(encoder)) => {
-                entry["encoder"] = serde_json::to_value(encoder.description())?;
-            }
-            _ => {}
+        let mut component = serde_json::to_value(index.manifest())?;
+        component["path"] = serde_json::Value::from(path);
+        for (key, value) in entry {
+            component[key] = value;
         }
-        if let Some(stats) = &encoded {
-            entry["encoded"] = serde_json::to_value(stats)?;
-        }
-        manifest.components.dense.insert(d.name.clone(), entry);
+        manifest.components.dense.insert(d.name.clone(), component);
     }
     manifest.save(staging.path())?;
     staging.commit()?;
