@@ -6,7 +6,7 @@
 //! groups when there are many queries, and also by document ranges when there are
 //! few (one query over a million rows still uses every thread).
 
-use dredge_core::{DocId, Hit, Id, TopK, sort_hits};
+use dredge_core::{DocId, Hit, Id, sort_hits};
 use rayon::prelude::*;
 
 use crate::kernels::{self, MR, NR};
@@ -128,7 +128,7 @@ fn scan(
         }
     }
     let norms = store.sq_norms();
-    let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
+    let mut tops: Vec<Selection> = (0..nq).map(|_| Selection::new(k, docs.len())).collect();
     // Padding queries (beyond nq) never accept anything.
     let mut floors = vec![f32::INFINITY; tiles * MR];
     floors[..nq].fill(f32::NEG_INFINITY);
@@ -188,23 +188,127 @@ fn scan(
                     // Documents come in increasing id order, so a score equal to
                     // the current k-th best can never enter: `>` suffices.
                     if s > floors[qi] {
-                        let top = &mut tops[qi];
-                        top.push(DocId::from_index(start + j), s);
-                        if let Some(t) = top.threshold() {
-                            floors[qi] = t;
-                        }
+                        floors[qi] = tops[qi].push(DocId::from_index(start + j), s);
                     }
                 }
             }
         }
         start += NR;
     }
-    tops.iter_mut().map(TopK::drain_sorted).collect()
+    tops.into_iter().map(Selection::into_sorted).collect()
+}
+
+/// The best `k` of hits offered in increasing document order, kept in a buffer of
+/// up to `2k` that is cut back to its best `k` (quickselect) whenever it fills: each
+/// offer is an append, and the cuts cost O(k) per `k` accepted hits, where a heap
+/// pays O(log k) for every accepted hit. For a depth like 200 over a few thousand
+/// documents (mining), most documents beat the heap's threshold early on, and the
+/// heap's sift-downs cost more than the dot products.
+///
+/// Hits are held as one integer key each, ordered like [`Hit::rank_cmp`] (higher
+/// score first, then lower document id), so that selecting and sorting compare
+/// integers.
+struct Selection {
+    k: usize,
+    keys: Vec<u64>,
+    floor: f32,
+}
+
+impl Selection {
+    fn new(k: usize, docs: usize) -> Self {
+        Selection {
+            k,
+            keys: Vec::with_capacity(k.saturating_mul(2).min(docs)),
+            floor: f32::NEG_INFINITY,
+        }
+    }
+
+    /// Appends a hit that beats the floor (so its score is not NaN); returns the new
+    /// floor, the score a later hit must exceed. Documents arrive in increasing id
+    /// order, so a later hit scoring exactly the `k`-th best ranks below it.
+    #[inline]
+    fn push(&mut self, doc: DocId, score: f32) -> f32 {
+        self.keys.push(key(doc, score));
+        if self.keys.len() >= self.k * 2 {
+            self.cut();
+        }
+        self.floor
+    }
+
+    fn cut(&mut self) {
+        let k = self.k;
+        self.keys.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
+        self.keys.truncate(k);
+        self.floor = unkey(self.keys[k - 1]).score;
+    }
+
+    fn into_sorted(mut self) -> Vec<Hit> {
+        self.keys.sort_unstable_by(|a, b| b.cmp(a));
+        self.keys.truncate(self.k);
+        self.keys.into_iter().map(unkey).collect()
+    }
+}
+
+/// A key whose integer order is the rank order: the score's bits made monotonic in
+/// the high half (-0.0 counted as 0.0), the complemented document id in the low half.
+#[inline]
+fn key(doc: DocId, score: f32) -> u64 {
+    let bits = (score + 0.0).to_bits();
+    let ordered = if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 1 << 31
+    };
+    (u64::from(ordered) << 32) | u64::from(!doc.0)
+}
+
+fn unkey(key: u64) -> Hit {
+    let ordered = (key >> 32) as u32;
+    let bits = if ordered >> 31 == 1 {
+        ordered & !(1 << 31)
+    } else {
+        !ordered
+    };
+    Hit {
+        doc: DocId(!(key as u32)),
+        score: f32::from_bits(bits),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn selection_equals_sort_then_truncate(scores in prop::collection::vec(-4i32..4, 1..300), k in 1usize..40) {
+            let mut sel = Selection::new(k, scores.len());
+            let mut all = Vec::new();
+            for (i, &s) in scores.iter().enumerate() {
+                let hit = Hit { doc: DocId(i as u32), score: s as f32 };
+                // The scan offers only what beats the floor.
+                if hit.score > sel.floor {
+                    sel.push(hit.doc, hit.score);
+                }
+                all.push(hit);
+            }
+            sort_hits(&mut all);
+            all.truncate(k);
+            prop_assert_eq!(sel.into_sorted(), all);
+        }
+
+        #[test]
+        fn keys_order_like_rank_cmp(a in any::<f32>(), b in any::<f32>(), da in 0u32..4, db in 0u32..4) {
+            prop_assume!(!a.is_nan() && !b.is_nan());
+            let (ha, hb) = (Hit { doc: DocId(da), score: a }, Hit { doc: DocId(db), score: b });
+            prop_assert_eq!(key(ha.doc, a).cmp(&key(hb.doc, b)), hb.rank_cmp(&ha));
+            let back = unkey(key(ha.doc, a));
+            prop_assert_eq!(back.doc, ha.doc);
+            prop_assert_eq!(back.score, a + 0.0);
+        }
+    }
 
     fn naive(store: &VectorStore, sim: Similarity, q: &[f32], k: usize) -> Vec<Hit> {
         let mut hits: Vec<Hit> = (0..store.len())

@@ -984,15 +984,6 @@ impl Retriever for Bm25Index {
         Ok(self.search_text(query.text, k)?)
     }
 
-    fn search_batch(
-        &self,
-        queries: &[QueryInput<'_>],
-        k: usize,
-    ) -> dredge_core::Result<Vec<Vec<Hit>>> {
-        use rayon::prelude::*;
-        queries.par_iter().map(|q| self.search(q, k)).collect()
-    }
-
     fn score(&self, query: &QueryInput<'_>, docs: &[DocId]) -> dredge_core::Result<Vec<Score>> {
         Ok(self.score_text(query.text, docs)?)
     }

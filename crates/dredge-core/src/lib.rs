@@ -53,4 +53,4 @@ pub use npy::{Matrix, read_ids, read_npy, read_vectors, write_ids, write_npy};
 pub use qrels::{Judgment, Qrels, QrelsFormat, QrelsQuery};
 pub use retriever::{QueryInput, Retriever};
 pub use run::{Run, RunEntry, RunQuery, RunWriter};
-pub use text::{document_text, normalize_text};
+pub use text::{document_text, document_text_parts, normalize_text};

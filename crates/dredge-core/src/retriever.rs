@@ -33,9 +33,13 @@ pub trait Retriever: Send + Sync {
     /// The best `k` documents for `query`, best first.
     fn search(&self, query: &QueryInput<'_>, k: usize) -> Result<Vec<Hit>>;
 
-    /// [`Retriever::search`] for many queries; the default calls it in turn.
+    /// [`Retriever::search`] for many queries, in query order. The default runs
+    /// them in parallel on the current rayon pool; the miner and `dredge search`
+    /// hand whole chunks of queries to this method and expect it to use every
+    /// thread.
     fn search_batch(&self, queries: &[QueryInput<'_>], k: usize) -> Result<Vec<Vec<Hit>>> {
-        queries.iter().map(|q| self.search(q, k)).collect()
+        use rayon::prelude::*;
+        queries.par_iter().map(|q| self.search(q, k)).collect()
     }
 
     /// The score this retriever gives each of `docs` for `query`, whether or not

@@ -19,16 +19,43 @@ pub fn normalize_text(text: &str) -> String {
 /// The text an encoder sees for a document: `title + " " + text`, trimmed, as
 /// sentence-transformers and BEIR build it; just the text when the title is empty.
 pub fn document_text(title: &str, text: &str) -> String {
-    if title.is_empty() {
-        text.trim().to_owned()
-    } else {
-        format!("{title} {text}").trim().to_owned()
+    match document_text_parts(title, text) {
+        (whole, "") => whole.to_owned(),
+        (title, text) => format!("{title} {text}"),
     }
+}
+
+/// [`document_text`] without allocating: two pieces that make it when joined by one
+/// space, or the whole of it and `""`.
+pub fn document_text_parts<'a>(title: &'a str, text: &'a str) -> (&'a str, &'a str) {
+    let title = title.trim_start();
+    if title.is_empty() {
+        return (text.trim(), "");
+    }
+    let text = text.trim_end();
+    if text.is_empty() {
+        return (title.trim_end(), "");
+    }
+    (title, text)
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn document_text_is_title_space_text_trimmed(title in "[ a\\t\u{a0}]{0,4}", text in "[ b\\n\u{a0}]{0,4}") {
+            let expect = if title.is_empty() {
+                text.trim().to_owned()
+            } else {
+                format!("{title} {text}").trim().to_owned()
+            };
+            prop_assert_eq!(document_text(&title, &text), expect);
+        }
+    }
 
     #[test]
     fn normalization_folds_case_and_whitespace() {

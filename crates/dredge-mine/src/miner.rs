@@ -283,13 +283,16 @@ impl<'a> Miner<'a> {
         Ok(rejected)
     }
 
-    /// Retrieves and mines a batch of queries (`(input index, query)` pairs).
-    fn mine_batch(
+    /// Retrieves the candidates of a chunk of queries (`(input index, query)` pairs)
+    /// in one batch, which the retriever runs in parallel (and, for exact dense
+    /// search, as one blocked scan of the vectors for many queries), then mines the
+    /// queries in parallel. Results are in input order.
+    fn mine_chunk(
         &self,
-        batch: &[(u64, MineQuery)],
+        chunk: &[(u64, MineQuery)],
         groups: &PositiveGroups,
     ) -> Result<Vec<Mined>> {
-        let inputs: Vec<QueryInput<'_>> = batch
+        let inputs: Vec<QueryInput<'_>> = chunk
             .iter()
             .map(|(_, q)| QueryInput {
                 text: &q.text,
@@ -297,16 +300,16 @@ impl<'a> Miner<'a> {
             })
             .collect();
         let results = self.retriever.search_batch(&inputs, self.config.depth)?;
-        if results.len() != batch.len() {
+        if results.len() != chunk.len() {
             return Err(Error::Core(dredge_core::Error::Invalid(format!(
                 "retriever `{}` returned {} result lists for {} queries",
                 self.retriever.name(),
                 results.len(),
-                batch.len()
+                chunk.len()
             ))));
         }
-        batch
-            .iter()
+        chunk
+            .par_iter()
             .zip(results)
             .map(|((index, query), mut candidates)| {
                 candidates.truncate(self.config.depth);
@@ -334,8 +337,9 @@ impl<'a> Miner<'a> {
     /// the readers' `groups`); `holdout`, positives the miner was not told about,
     /// measures the false-negative rate.
     ///
-    /// Queries are processed `chunk_size` at a time, in parallel; memory grows with
-    /// the chunk size and the depth, not with the number of queries.
+    /// Queries are processed `chunk_size` at a time, in parallel, while a writer
+    /// thread writes the previous chunk; memory grows with the chunk size and the
+    /// depth (at most three chunks are held), not with the number of queries.
     pub fn mine<I, W>(
         &self,
         queries: I,
@@ -345,7 +349,7 @@ impl<'a> Miner<'a> {
     ) -> Result<Audit>
     where
         I: IntoIterator<Item = Result<MineQuery>>,
-        W: Write + ?Sized,
+        W: Write + Send + ?Sized,
     {
         let start = Instant::now();
         let mut audit = Audit::new(self.retriever.name(), &self.config);
@@ -356,35 +360,49 @@ impl<'a> Miner<'a> {
             });
         }
         let threads = rayon::current_num_threads().max(1);
+        let chunk_size = self.config.chunk_size;
         let mut queries = queries.into_iter();
-        let mut index = 0u64;
-        let mut chunk: Vec<(u64, MineQuery)> = Vec::with_capacity(self.config.chunk_size);
-        loop {
-            chunk.clear();
-            for q in queries.by_ref() {
-                chunk.push((index, q?));
-                index += 1;
-                if chunk.len() == self.config.chunk_size {
-                    break;
+        // A writer thread writes each chunk's lines and records its audit while the
+        // next chunk is mined on the rayon pool (one chunk in flight between them).
+        std::thread::scope(|scope| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<(u64, MineQuery)>, Vec<Mined>)>(1);
+            let audit = &mut audit;
+            let writer = scope.spawn(move || -> Result<()> {
+                for (chunk, mined) in rx {
+                    for ((_, query), (mined, bytes)) in chunk.iter().zip(mined) {
+                        out.write_all(&bytes).map_err(Error::Fs)?;
+                        record(audit, query, &mined, holdout);
+                    }
                 }
-            }
-            if chunk.is_empty() {
-                break;
-            }
-            let batch = chunk.len().div_ceil(threads * 4).max(1);
-            let results: Vec<Result<Vec<Mined>>> = chunk
-                .par_chunks(batch)
-                .map(|b| self.mine_batch(b, groups))
-                .collect();
-            let mut queries_in_chunk = chunk.iter().map(|(_, q)| q);
-            for result in results {
-                for (mined, bytes) in result? {
-                    let query = queries_in_chunk.next().expect("one result per query");
-                    out.write_all(&bytes).map_err(Error::Fs)?;
-                    record(&mut audit, query, &mined, holdout);
+                Ok(())
+            });
+            let mined = (|| -> Result<()> {
+                let mut index = 0u64;
+                loop {
+                    let mut chunk = Vec::with_capacity(chunk_size);
+                    for q in queries.by_ref() {
+                        chunk.push((index, q?));
+                        index += 1;
+                        if chunk.len() == chunk_size {
+                            break;
+                        }
+                    }
+                    if chunk.is_empty() {
+                        return Ok(());
+                    }
+                    let mined = self.mine_chunk(&chunk, groups)?;
+                    if tx.send((chunk, mined)).is_err() {
+                        // The writer stopped on an error, reported below.
+                        return Ok(());
+                    }
                 }
+            })();
+            drop(tx);
+            match writer.join() {
+                Ok(written) => written.and(mined),
+                Err(panic) => std::panic::resume_unwind(panic),
             }
-        }
+        })?;
         audit.finish();
         let seconds = start.elapsed().as_secs_f64();
         audit.timing.mine_seconds = seconds;
