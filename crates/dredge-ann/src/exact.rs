@@ -1,6 +1,7 @@
-//! Exact (brute-force) search, batched: queries are packed `MR` at a time and
-//! documents `NR` at a time, and a register-blocked kernel computes each
-//! `MR x NR` tile of scores; each query keeps a reused [`TopK`].
+//! Exact (brute-force) search, batched: queries are packed `NR` at a time
+//! (interleaved, once per batch) and a register-blocked kernel computes each tile of
+//! `MR` documents, read where they lie in the store, by `NR` queries; each query
+//! keeps a [`Selection`] of its best hits.
 //!
 //! Work is split over rayon into (query group, document range) tasks: by query
 //! groups when there are many queries, and also by document ranges when there are
@@ -13,7 +14,8 @@ use crate::kernels::{self, MR, NR};
 use crate::similarity::Similarity;
 use crate::store::VectorStore;
 
-/// Largest packed query group, in bytes (a `KC` slice of it stays in L2).
+/// Largest packed query group, in bytes: it is read for every tile of documents, so
+/// it should stay in L2.
 const GROUP_BYTES: usize = 512 * 1024;
 /// Smallest document range worth a task of its own.
 const MIN_DOCS_PER_TASK: usize = 4096;
@@ -36,9 +38,9 @@ pub(crate) fn search_batch(
     let threads = rayon::current_num_threads().max(1);
     // Query groups: enough of them to feed every thread, each a whole number of tiles
     // and small enough to stay in cache.
-    let max_group = (GROUP_BYTES / (dim * 4)).max(MR) / MR * MR;
-    let group = nq.div_ceil(threads * 2).div_ceil(MR).max(1) * MR;
-    let group = group.min(max_group).max(MR);
+    let max_group = (GROUP_BYTES / (dim * 4)).max(NR) / NR * NR;
+    let group = nq.div_ceil(threads * 2).div_ceil(NR).max(1) * NR;
+    let group = group.min(max_group).max(NR);
     let groups = nq.div_ceil(group);
     // Document ranges: split only when query groups alone leave threads idle.
     let splits = if groups >= threads * 2 {
@@ -48,7 +50,7 @@ pub(crate) fn search_batch(
             .div_ceil(groups)
             .min((n / MIN_DOCS_PER_TASK).max(1))
     };
-    let span = n.div_ceil(splits).div_ceil(NR) * NR;
+    let span = n.div_ceil(splits).div_ceil(MR) * MR;
     let tasks: Vec<(usize, usize)> = (0..groups)
         .flat_map(|g| (0..splits).map(move |s| (g, s)))
         .collect();
@@ -92,10 +94,6 @@ pub(crate) fn search_batch(
     out
 }
 
-/// Length of the slices of the dimension the kernel works on, so that a packed
-/// document panel slice (`KC x NR`) and a query tile slice (`KC x MR`) stay in L1.
-const KC: usize = 128;
-
 /// Scans documents `docs` for the queries `queries` (a group), returning each
 /// query's best `k` among them, best first.
 fn scan(
@@ -107,93 +105,83 @@ fn scan(
 ) -> Vec<Vec<Hit>> {
     let dim = store.dim();
     let nq = queries.len() / dim;
-    let tiles = nq.div_ceil(MR);
+    let tiles = nq.div_ceil(NR);
     let kern = kernels::kernels();
     let l2 = similarity == Similarity::L2;
-    // Pack the queries tile by tile, interleaved: qpack[t][kk][i] = query t*MR+i at kk.
-    let mut qpack = vec![0.0f32; tiles * dim * MR];
+    // Pack the queries tile by tile, interleaved: qpack[t][kk][j] = query t*NR+j at kk
+    // (padding queries are zero and accept nothing: their floor is +inf).
+    let mut qpack = vec![0.0f32; tiles * dim * NR];
     for (qi, q) in queries.chunks_exact(dim).enumerate() {
-        let tile = &mut qpack[(qi / MR) * dim * MR..(qi / MR + 1) * dim * MR];
+        let tile = &mut qpack[(qi / NR) * dim * NR..(qi / NR + 1) * dim * NR];
         for (kk, &v) in q.iter().enumerate() {
-            tile[kk * MR + qi % MR] = v;
+            tile[kk * NR + qi % NR] = v;
         }
     }
     // Scores are `alpha * dot - row_bias - col_bias`: the dot product itself, or for
-    // L2 the negated squared distance `2 q.x - |q|^2 - |x|^2`.
+    // L2 the negated squared distance `2 q.x - |x|^2 - |q|^2`.
     let alpha = if l2 { 2.0 } else { 1.0 };
-    let mut row_bias = vec![0.0f32; tiles * MR];
+    let mut col_bias = vec![0.0f32; tiles * NR];
     if l2 {
         for (qi, q) in queries.chunks_exact(dim).enumerate() {
-            row_bias[qi] = kernels::sq_norm(q);
+            col_bias[qi] = kernels::sq_norm(q);
         }
     }
     let norms = store.sq_norms();
     let mut tops: Vec<Selection> = (0..nq).map(|_| Selection::new(k, docs.len())).collect();
-    // Padding queries (beyond nq) never accept anything.
-    let mut floors = vec![f32::INFINITY; tiles * MR];
+    let mut floors = vec![f32::INFINITY; tiles * NR];
     floors[..nq].fill(f32::NEG_INFINITY);
-    let mut xpack = vec![0.0f32; dim * NR];
     let zeros = vec![0.0f32; dim];
-    let mut acc = vec![[0.0f32; MR * NR]; tiles];
-    let mut col_bias = [0.0f32; NR];
+    let mut row_bias = [0.0f32; MR];
+    let mut acc = [0.0f32; MR * NR];
     let mut start = docs.start;
     while start < docs.end {
-        let valid = NR.min(docs.end - start);
-        // Pack NR documents interleaved: xpack[kk][j] = row start+j at kk (padding
-        // documents are zero, and get a score of -inf through their bias).
-        let rows: [&[f32]; NR] = std::array::from_fn(|j| {
-            if j < valid {
-                store.row(DocId::from_index(start + j))
+        let valid = MR.min(docs.end - start);
+        // MR documents, in place (padding rows are zero, and get a score of -inf
+        // through their bias).
+        let rows: [&[f32]; MR] = std::array::from_fn(|i| {
+            if i < valid {
+                store.row(DocId::from_index(start + i))
             } else {
                 &zeros
             }
         });
-        for (kk, out) in xpack.chunks_exact_mut(NR).enumerate() {
-            for (o, row) in out.iter_mut().zip(&rows) {
-                *o = row[kk];
-            }
-        }
-        for (j, bias) in col_bias.iter_mut().enumerate() {
-            *bias = if j >= valid {
+        for (i, bias) in row_bias.iter_mut().enumerate() {
+            *bias = if i >= valid {
                 f32::INFINITY
             } else if l2 {
-                norms[start + j]
+                norms[start + i]
             } else {
                 0.0
             };
         }
-        acc.iter_mut().for_each(|a| *a = [0.0; MR * NR]);
-        let mut k0 = 0;
-        while k0 < dim {
-            let len = KC.min(dim - k0);
-            let x = &xpack[k0 * NR..(k0 + len) * NR];
-            for (t, a) in acc.iter_mut().enumerate() {
-                let q = &qpack[t * dim * MR + k0 * MR..t * dim * MR + (k0 + len) * MR];
-                (kern.tile)(q, x, len, a);
-            }
-            k0 += len;
-        }
-        for (t, a) in acc.iter_mut().enumerate() {
-            let rows = t * MR..(t + 1) * MR;
-            let row_bias: &[f32; MR] = row_bias[rows.clone()].try_into().expect("MR rows");
-            let tile_floors: &[f32; MR] = floors[rows.clone()].try_into().expect("MR rows");
-            let masks = (kern.finalize)(a, alpha, row_bias, &col_bias, tile_floors);
+        for t in 0..tiles {
+            let cols = t * NR..(t + 1) * NR;
+            (kern.tile)(
+                &rows,
+                &qpack[t * dim * NR..(t + 1) * dim * NR],
+                dim,
+                &mut acc,
+            );
+            let tile_bias: &[f32; NR] = col_bias[cols.clone()].try_into().expect("NR queries");
+            let tile_floors: [f32; NR] = floors[cols].try_into().expect("NR queries");
+            let masks = (kern.finalize)(&mut acc, alpha, &row_bias, tile_bias, &tile_floors);
+            // Documents in increasing id order for each query, as Selection needs.
             for (i, &mask) in masks.iter().enumerate() {
                 let mut mask = mask;
-                let qi = t * MR + i;
                 while mask != 0 {
                     let j = mask.trailing_zeros() as usize;
                     mask &= mask - 1;
-                    let s = a[i * NR + j];
-                    // Documents come in increasing id order, so a score equal to
-                    // the current k-th best can never enter: `>` suffices.
+                    let qi = t * NR + j;
+                    let s = acc[i * NR + j];
+                    // A score equal to the current k-th best can never enter (ties go
+                    // to the lower id): `>` suffices.
                     if s > floors[qi] {
-                        floors[qi] = tops[qi].push(DocId::from_index(start + j), s);
+                        floors[qi] = tops[qi].push(DocId::from_index(start + i), s);
                     }
                 }
             }
         }
-        start += NR;
+        start += MR;
     }
     tops.into_iter().map(Selection::into_sorted).collect()
 }

@@ -6,14 +6,17 @@
 
 use std::sync::OnceLock;
 
-/// Queries per tile of the exact-search kernel.
+/// Documents per tile of the exact-search kernel (rows read in place).
 pub(crate) const MR: usize = 6;
-/// Documents per tile of the exact-search kernel.
+/// Queries per tile of the exact-search kernel (packed, interleaved).
 pub(crate) const NR: usize = 16;
+
+/// The signature of [`Kernels::tile`].
+pub(crate) type Tile = fn(&[&[f32]; MR], &[f32], usize, &mut [f32; MR * NR]);
 
 /// The signature of [`Kernels::finalize`].
 pub(crate) type Finalize =
-    fn(&mut [f32; MR * NR], f32, &[f32; MR], &[f32; NR], &[f32; MR]) -> [u32; MR];
+    fn(&mut [f32; MR * NR], f32, &[f32; MR], &[f32; NR], &[f32; NR]) -> [u32; MR];
 
 /// The kernels picked for this CPU.
 #[derive(Clone, Copy)]
@@ -22,13 +25,16 @@ pub(crate) struct Kernels {
     pub dot: fn(&[f32], &[f32]) -> f32,
     /// `sum (a[i] - b[i])^2`.
     pub l2sq: fn(&[f32], &[f32]) -> f32,
-    /// `acc[i * NR + j] += sum_k q[k * MR + i] * x[k * NR + j]` for `k < len`, where
-    /// `q` holds `MR` queries interleaved and `x` holds `NR` documents interleaved
-    /// (at least `len * MR` / `len * NR` long).
-    pub tile: fn(&[f32], &[f32], usize, &mut [f32; MR * NR]),
-    /// Turns accumulated dot products into scores in place,
-    /// `s = alpha * acc - row_bias[i] - col_bias[j]`, and returns for each row `i`
-    /// the bit mask of the columns whose score is above `floors[i]`.
+    /// `out[i * NR + j] = sum_k rows[i][k] * x[k * NR + j]` for `k < len`: `MR`
+    /// document rows read where they lie, against `NR` queries packed interleaved
+    /// in `x` (at least `len * NR` long; each row at least `len`). Reading the
+    /// documents in place means they are never copied: only the queries are packed,
+    /// once per batch.
+    pub tile: Tile,
+    /// Turns dot products into scores in place,
+    /// `s = alpha * acc - row_bias[i] - col_bias[j]`, and returns for each row
+    /// (document) `i` the bit mask of the columns (queries) `j` whose score is above
+    /// `floors[j]`.
     pub finalize: Finalize,
     /// Name for reports: `avx2+fma` or `portable`.
     pub name: &'static str,
@@ -133,14 +139,14 @@ mod portable {
         sum
     }
 
-    pub(super) fn tile(q: &[f32], x: &[f32], len: usize, out: &mut [f32; MR * NR]) {
-        let (q, x) = (&q[..len * MR], &x[..len * NR]);
-        for (qk, xk) in q.chunks_exact(MR).zip(x.chunks_exact(NR)) {
-            for i in 0..MR {
-                let a = qk[i];
-                let row: &mut [f32] = &mut out[i * NR..(i + 1) * NR];
+    pub(super) fn tile(rows: &[&[f32]; MR], x: &[f32], len: usize, out: &mut [f32; MR * NR]) {
+        let x = &x[..len * NR];
+        *out = [0.0; MR * NR];
+        for (i, row) in rows.iter().enumerate() {
+            let acc: &mut [f32] = &mut out[i * NR..(i + 1) * NR];
+            for (&a, xk) in row[..len].iter().zip(x.chunks_exact(NR)) {
                 for j in 0..NR {
-                    row[j] += a * xk[j];
+                    acc[j] += a * xk[j];
                 }
             }
         }
@@ -151,14 +157,14 @@ mod portable {
         alpha: f32,
         row_bias: &[f32; MR],
         col_bias: &[f32; NR],
-        floors: &[f32; MR],
+        floors: &[f32; NR],
     ) -> [u32; MR] {
         let mut masks = [0u32; MR];
         for i in 0..MR {
             for j in 0..NR {
                 let s = alpha * acc[i * NR + j] - (row_bias[i] + col_bias[j]);
                 acc[i * NR + j] = s;
-                masks[i] |= u32::from(s > floors[i]) << j;
+                masks[i] |= u32::from(s > floors[j]) << j;
             }
         }
         masks
@@ -262,31 +268,27 @@ mod avx2 {
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile_impl(q: &[f32], x: &[f32], len: usize, out: &mut [f32; MR * NR]) {
+    unsafe fn tile_impl(rows: &[&[f32]; MR], x: &[f32], len: usize, out: &mut [f32; MR * NR]) {
         assert!(
-            q.len() >= len * MR && x.len() >= len * NR,
+            x.len() >= len * NR && rows.iter().all(|r| r.len() >= len),
             "tile buffers too short"
         );
-        let (mut pq, mut px) = (q.as_ptr(), x.as_ptr());
+        let pa: [*const f32; MR] = std::array::from_fn(|i| rows[i].as_ptr());
+        let mut px = x.as_ptr();
         let po = out.as_mut_ptr();
-        // SAFETY: the loads and stores of `out` cover its MR * NR values; step k
-        // reads q[k * MR .. k * MR + MR] and x[k * NR .. k * NR + NR] for k < len,
-        // inside the slices by the assertion above.
+        // SAFETY: step k reads rows[i][k] (k < len <= each row's length) and
+        // x[k * NR .. k * NR + NR] (inside x by the assertion above); the stores
+        // cover out's MR * NR values.
         unsafe {
             let mut c = [[_mm256_setzero_ps(); 2]; MR];
-            for (i, ci) in c.iter_mut().enumerate() {
-                ci[0] = _mm256_loadu_ps(po.add(i * NR));
-                ci[1] = _mm256_loadu_ps(po.add(i * NR + 8));
-            }
-            for _ in 0..len {
+            for k in 0..len {
                 let b0 = _mm256_loadu_ps(px);
                 let b1 = _mm256_loadu_ps(px.add(8));
-                for (i, ci) in c.iter_mut().enumerate() {
-                    let a = _mm256_broadcast_ss(&*pq.add(i));
+                for (ci, pa) in c.iter_mut().zip(&pa) {
+                    let a = _mm256_broadcast_ss(&*pa.add(k));
                     ci[0] = _mm256_fmadd_ps(a, b0, ci[0]);
                     ci[1] = _mm256_fmadd_ps(a, b1, ci[1]);
                 }
-                pq = pq.add(MR);
                 px = px.add(NR);
             }
             for (i, ci) in c.iter().enumerate() {
@@ -304,7 +306,7 @@ mod avx2 {
         alpha: f32,
         row_bias: &[f32; MR],
         col_bias: &[f32; NR],
-        floors: &[f32; MR],
+        floors: &[f32; NR],
     ) -> [u32; MR] {
         let po = acc.as_mut_ptr();
         let mut masks = [0u32; MR];
@@ -315,16 +317,21 @@ mod avx2 {
                 _mm256_loadu_ps(col_bias.as_ptr()),
                 _mm256_loadu_ps(col_bias.as_ptr().add(8)),
             ];
-            for i in 0..MR {
+            let fl = [
+                _mm256_loadu_ps(floors.as_ptr()),
+                _mm256_loadu_ps(floors.as_ptr().add(8)),
+            ];
+            for (i, mask) in masks.iter_mut().enumerate() {
                 let rb = _mm256_set1_ps(row_bias[i]);
-                let floor = _mm256_set1_ps(floors[i]);
-                for (h, cb) in cb.iter().enumerate() {
+                for h in 0..2 {
                     let p = po.add(i * NR + 8 * h);
-                    let s =
-                        _mm256_sub_ps(_mm256_mul_ps(a, _mm256_loadu_ps(p)), _mm256_add_ps(rb, *cb));
+                    let s = _mm256_sub_ps(
+                        _mm256_mul_ps(a, _mm256_loadu_ps(p)),
+                        _mm256_add_ps(rb, cb[h]),
+                    );
                     _mm256_storeu_ps(p, s);
-                    let above = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(s, floor)) as u32;
-                    masks[i] |= above << (8 * h);
+                    let above = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(s, fl[h])) as u32;
+                    *mask |= above << (8 * h);
                 }
             }
         }
@@ -336,7 +343,7 @@ mod avx2 {
         alpha: f32,
         row_bias: &[f32; MR],
         col_bias: &[f32; NR],
-        floors: &[f32; MR],
+        floors: &[f32; NR],
     ) -> [u32; MR] {
         // SAFETY: installed only after AVX2 and FMA were detected.
         unsafe { finalize_impl(acc, alpha, row_bias, col_bias, floors) }
@@ -352,9 +359,9 @@ mod avx2 {
         unsafe { l2sq_impl(a, b) }
     }
 
-    pub(super) fn tile(q: &[f32], x: &[f32], dim: usize, out: &mut [f32; MR * NR]) {
+    pub(super) fn tile(rows: &[&[f32]; MR], x: &[f32], len: usize, out: &mut [f32; MR * NR]) {
         // SAFETY: installed only after AVX2 and FMA were detected.
-        unsafe { tile_impl(q, x, dim, out) }
+        unsafe { tile_impl(rows, x, len, out) }
     }
 }
 
@@ -407,26 +414,39 @@ mod tests {
     fn tile_matches_dot_products() {
         for k in [kernels(), &portable_kernels()] {
             for dim in [1, 5, 64, 384] {
-                let q = rows(MR, dim, 1);
-                let x = rows(NR, dim, 2);
-                let mut qp = vec![0.0; dim * MR];
+                let docs = rows(MR, dim, 1);
+                let queries = rows(NR, dim, 2);
                 let mut xp = vec![0.0; dim * NR];
                 for kk in 0..dim {
-                    for i in 0..MR {
-                        qp[kk * MR + i] = q[i * dim + kk];
-                    }
                     for j in 0..NR {
-                        xp[kk * NR + j] = x[j * dim + kk];
+                        xp[kk * NR + j] = queries[j * dim + kk];
                     }
                 }
-                let mut out = [0.0; MR * NR];
-                (k.tile)(&qp, &xp, dim, &mut out);
+                let doc_rows: [&[f32]; MR] = std::array::from_fn(|i| &docs[i * dim..(i + 1) * dim]);
+                let mut out = [f32::NAN; MR * NR];
+                (k.tile)(&doc_rows, &xp, dim, &mut out);
                 for i in 0..MR {
                     for j in 0..NR {
-                        let e = naive_dot(&q[i * dim..(i + 1) * dim], &x[j * dim..(j + 1) * dim]);
+                        let e = naive_dot(doc_rows[i], &queries[j * dim..(j + 1) * dim]);
                         assert!(
                             (out[i * NR + j] - e).abs() < 1e-4,
                             "{} tile dim {dim} ({i},{j})",
+                            k.name
+                        );
+                    }
+                }
+                let floors: [f32; NR] =
+                    std::array::from_fn(|j| if j % 2 == 0 { 0.0 } else { f32::INFINITY });
+                let mut scores = out;
+                let masks = (k.finalize)(&mut scores, 2.0, &[0.5; MR], &[0.25; NR], &floors);
+                for i in 0..MR {
+                    for j in 0..NR {
+                        let s = 2.0 * out[i * NR + j] - 0.75;
+                        assert!((scores[i * NR + j] - s).abs() < 1e-5, "{} finalize", k.name);
+                        assert_eq!(
+                            masks[i] >> j & 1 == 1,
+                            s > floors[j],
+                            "{} mask ({i},{j})",
                             k.name
                         );
                     }
