@@ -34,6 +34,10 @@ pub fn write_lines(
     negatives: &[Negative],
     docs: &DocStore,
 ) {
+    let text = |out: &mut Vec<u8>| json_str(out, &query.text);
+    let qid = |out: &mut Vec<u8>| json_str(out, &query.qid);
+    let pos = |out: &mut Vec<u8>| list(out, &query.positives, |out, p| json_positive(out, p, docs));
+    let neg = |out: &mut Vec<u8>| list(out, negatives, |out, n| json_doc(out, docs, n.doc));
     let pos_ids = |out: &mut Vec<u8>| {
         list(out, &query.positives, |out, p| match p.doc {
             Some(d) => json_str(out, docs.id(d)),
@@ -49,38 +53,29 @@ pub fn write_lines(
     };
     let neg_scores = |out: &mut Vec<u8>| list(out, negatives, |out, n| json_score(out, n.score));
     match format {
-        OutputFormat::Flag => {
-            out.extend_from_slice(b"{\"query\":");
-            json_str(out, &query.text);
-            out.extend_from_slice(b",\"pos\":");
-            list(out, &query.positives, |out, p| json_positive(out, p, docs));
-            out.extend_from_slice(b",\"neg\":");
-            list(out, negatives, |out, n| json_doc(out, docs, n.doc));
-            out.extend_from_slice(b",\"pos_scores\":");
-            pos_scores(out);
-            out.extend_from_slice(b",\"neg_scores\":");
-            neg_scores(out);
-            out.extend_from_slice(b",\"qid\":");
-            json_str(out, &query.qid);
-            out.extend_from_slice(b",\"pos_ids\":");
-            pos_ids(out);
-            out.extend_from_slice(b",\"neg_ids\":");
-            neg_ids(out);
-            out.extend_from_slice(b"}\n");
-        }
-        OutputFormat::Ids => {
-            out.extend_from_slice(b"{\"qid\":");
-            json_str(out, &query.qid);
-            out.extend_from_slice(b",\"pos_ids\":");
-            pos_ids(out);
-            out.extend_from_slice(b",\"neg_ids\":");
-            neg_ids(out);
-            out.extend_from_slice(b",\"pos_scores\":");
-            pos_scores(out);
-            out.extend_from_slice(b",\"neg_scores\":");
-            neg_scores(out);
-            out.extend_from_slice(b"}\n");
-        }
+        OutputFormat::Flag => object_line(
+            out,
+            &[
+                ("query", &text),
+                ("pos", &pos),
+                ("neg", &neg),
+                ("pos_scores", &pos_scores),
+                ("neg_scores", &neg_scores),
+                ("qid", &qid),
+                ("pos_ids", &pos_ids),
+                ("neg_ids", &neg_ids),
+            ],
+        ),
+        OutputFormat::Ids => object_line(
+            out,
+            &[
+                ("qid", &qid),
+                ("pos_ids", &pos_ids),
+                ("neg_ids", &neg_ids),
+                ("pos_scores", &pos_scores),
+                ("neg_scores", &neg_scores),
+            ],
+        ),
         OutputFormat::Triplet => {
             // Each text escaped once, then copied into every row it appears in.
             let escaped = |write: &dyn Fn(&mut Vec<u8>)| {
@@ -88,7 +83,7 @@ pub fn write_lines(
                 write(&mut v);
                 v
             };
-            let anchor = escaped(&|v| json_str(v, &query.text));
+            let anchor = escaped(&text);
             let negs: Vec<Vec<u8>> = negatives
                 .iter()
                 .map(|n| escaped(&|v| json_doc(v, docs, n.doc)))
@@ -96,17 +91,35 @@ pub fn write_lines(
             for p in &query.positives {
                 let pos = escaped(&|v| json_positive(v, p, docs));
                 for neg in &negs {
-                    out.extend_from_slice(b"{\"anchor\":");
-                    out.extend_from_slice(&anchor);
-                    out.extend_from_slice(b",\"positive\":");
-                    out.extend_from_slice(&pos);
-                    out.extend_from_slice(b",\"negative\":");
-                    out.extend_from_slice(neg);
-                    out.extend_from_slice(b"}\n");
+                    object_line(
+                        out,
+                        &[
+                            ("anchor", &|o: &mut Vec<u8>| o.extend_from_slice(&anchor)),
+                            ("positive", &|o: &mut Vec<u8>| o.extend_from_slice(&pos)),
+                            ("negative", &|o: &mut Vec<u8>| o.extend_from_slice(neg)),
+                        ],
+                    );
                 }
             }
         }
     }
+}
+
+/// A JSON value written into the output.
+type Field<'a> = (&'static str, &'a dyn Fn(&mut Vec<u8>));
+
+/// One JSON object with `fields` in order (keys are plain ASCII), and a newline.
+fn object_line(out: &mut Vec<u8>, fields: &[Field<'_>]) {
+    out.push(b'{');
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(out, key);
+        out.push(b':');
+        value(out);
+    }
+    out.extend_from_slice(b"}\n");
 }
 
 /// A positive's text as a JSON string: the one given (training pairs), else the
