@@ -200,19 +200,9 @@ pub(crate) struct Graph {
 impl Graph {
     /// Maps and checks `hnsw.bin` for a store of `rows` points.
     pub(crate) fn open(path: &Path, rows: usize) -> Result<Self> {
-        let file = fs_err::File::open(path)?;
-        // SAFETY: as for the vector store, index files are never modified in place.
-        let map = unsafe { Mmap::map(file.file()) }.map_err(|e| dredge_core::Error::io(path, e))?;
-        let bad = |m: String| Error::format(path, format!("not a dredge HNSW graph: {m}"));
-        if map.len() < HEADER || map[..7] != MAGIC[..7] {
-            return Err(bad("wrong magic or shorter than its header".into()));
-        }
-        if map[7] != MAGIC[7] {
-            return Err(bad(format!(
-                "format version {} (this dredge reads {})",
-                map[7], MAGIC[7]
-            )));
-        }
+        let what = "dredge HNSW graph";
+        let map = crate::store::map_file(path, MAGIC, HEADER, what)?;
+        let bad = |m: String| Error::format(path, format!("not a {what}: {m}"));
         let word =
             |i: usize| u64::from_le_bytes(map[8 + 8 * i..16 + 8 * i].try_into().expect("8 bytes"));
         let [n, m, m0, top, entry, blocks] = [0, 1, 2, 3, 4, 5].map(word);

@@ -70,21 +70,9 @@ impl VectorStore {
     /// Maps a store written by [`VectorStore::write`], checking its header and size.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let file = fs_err::File::open(path)?;
-        // SAFETY: index files are written once under a temporary name and renamed
-        // into place; dredge never modifies them in place. Changing the file while it
-        // is mapped (from outside dredge) is not supported.
-        let map = unsafe { Mmap::map(file.file()) }.map_err(|e| dredge_core::Error::io(path, e))?;
-        let bad = |m: String| Error::format(path, format!("not a dredge vector store: {m}"));
-        if map.len() < HEADER || map[..7] != MAGIC[..7] {
-            return Err(bad("wrong magic or shorter than its header".into()));
-        }
-        if map[7] != MAGIC[7] {
-            return Err(bad(format!(
-                "format version {} (this dredge reads {})",
-                map[7], MAGIC[7]
-            )));
-        }
+        let what = "dredge vector store";
+        let map = map_file(path, MAGIC, HEADER, what)?;
+        let bad = |m: String| Error::format(path, format!("not a {what}: {m}"));
         let word = |at: usize| u64::from_le_bytes(map[at..at + 8].try_into().expect("8 bytes"));
         let (rows, dim, flags) = (word(8), word(16), word(24));
         if dim == 0 {
@@ -159,6 +147,28 @@ impl VectorStore {
     pub fn get(&self, doc: DocId) -> Option<&[f32]> {
         (doc.index() < self.rows).then(|| self.row(doc))
     }
+}
+
+/// Maps an index file whose first 8 bytes are `magic` (7 bytes of name, then the
+/// format version) and whose header is `header` bytes long; `what` names the kind of
+/// file in errors.
+pub(crate) fn map_file(path: &Path, magic: &[u8; 8], header: usize, what: &str) -> Result<Mmap> {
+    let file = fs_err::File::open(path)?;
+    // SAFETY: index files are written once under a temporary name and renamed into
+    // place; dredge never modifies them in place. Changing the file while it is
+    // mapped (from outside dredge) is not supported.
+    let map = unsafe { Mmap::map(file.file()) }.map_err(|e| dredge_core::Error::io(path, e))?;
+    let bad = |m: String| Error::format(path, format!("not a {what}: {m}"));
+    if map.len() < header || map[..7] != magic[..7] {
+        return Err(bad("wrong magic or shorter than its header".into()));
+    }
+    if map[7] != magic[7] {
+        return Err(bad(format!(
+            "format version {} (this dredge reads {})",
+            map[7], magic[7]
+        )));
+    }
+    Ok(map)
 }
 
 #[cfg(test)]
