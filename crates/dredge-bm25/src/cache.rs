@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use tantivy::postings::TermInfo;
 
@@ -38,14 +38,16 @@ impl TermPostings {
     }
 }
 
-/// Terms by their text: `None` for a term no document holds.
+/// Terms by their text: `None` for a term no document holds. Entries are shared
+/// (`Arc`), so a search copies out its terms under the read lock and scores without
+/// holding it: a search adding a new term never waits for others to finish scoring.
 pub(crate) struct TermCache {
     inner: RwLock<Inner>,
     budget: usize,
 }
 
 pub(crate) struct Inner {
-    pub(crate) terms: HashMap<Box<str>, Option<TermPostings>, BuildHasherDefault<FxHasher>>,
+    pub(crate) terms: HashMap<Box<str>, Option<Arc<TermPostings>>, BuildHasherDefault<FxHasher>>,
     used: usize,
 }
 
@@ -100,7 +102,7 @@ impl TermCache {
             return postings;
         }
         inner.used += bytes;
-        inner.terms.insert(term.into(), postings);
+        inner.terms.insert(term.into(), postings.map(Arc::new));
         None
     }
 }

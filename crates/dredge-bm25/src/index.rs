@@ -643,45 +643,45 @@ impl Bm25Index {
     ) -> Result<R> {
         Self::analyze_query(scratch, text);
         let mut missing = Vec::new();
+        let mut terms: Vec<(Arc<TermPostings>, f32)> = Vec::with_capacity(scratch.query.len());
         {
             // Most often every term is cached: one lookup each.
             let cache = self.terms.read();
-            let mut terms = Vec::with_capacity(scratch.query.len());
             for (i, &(s, e, boost)) in scratch.query.iter().enumerate() {
                 match cache.terms.get(&scratch.text[s as usize..e as usize]) {
-                    Some(Some(postings)) => terms.push((postings, boost)),
+                    Some(Some(postings)) => terms.push((Arc::clone(postings), boost)),
                     Some(None) => {}
                     None => missing.push(i),
                 }
             }
-            if missing.is_empty() {
-                return f(self, scratch, &terms);
+        }
+        if !missing.is_empty() {
+            // Terms the cache lacks: looked up, then cached; those the budget refuses
+            // stay here for this search. Terms keep the query's order.
+            terms.clear();
+            let mut owned: Vec<(usize, Arc<TermPostings>)> = Vec::new();
+            for i in missing {
+                let (s, e, _) = scratch.query[i];
+                let term = scratch.text[s as usize..e as usize].to_owned();
+                let postings = self.lookup(scratch, &term)?;
+                if let Some(refused) = self.terms.insert(&term, postings) {
+                    owned.push((i, Arc::new(refused)));
+                }
+            }
+            let cache = self.terms.read();
+            for (i, &(s, e, boost)) in scratch.query.iter().enumerate() {
+                let postings = match cache.terms.get(&scratch.text[s as usize..e as usize]) {
+                    Some(Some(postings)) => postings,
+                    Some(None) => continue,
+                    None => match owned.iter().find(|(j, _)| *j == i) {
+                        Some((_, postings)) => postings,
+                        None => continue,
+                    },
+                };
+                terms.push((Arc::clone(postings), boost));
             }
         }
-        // Terms the cache lacks: looked up, then cached; those the budget refuses
-        // stay here for this search.
-        let mut owned: Vec<(usize, TermPostings)> = Vec::new();
-        for i in missing {
-            let (s, e, _) = scratch.query[i];
-            let term = scratch.text[s as usize..e as usize].to_owned();
-            let postings = self.lookup(scratch, &term)?;
-            if let Some(refused) = self.terms.insert(&term, postings) {
-                owned.push((i, refused));
-            }
-        }
-        let cache = self.terms.read();
-        let mut terms = Vec::with_capacity(scratch.query.len());
-        for (i, &(s, e, boost)) in scratch.query.iter().enumerate() {
-            let postings = match cache.terms.get(&scratch.text[s as usize..e as usize]) {
-                Some(Some(postings)) => postings,
-                Some(None) => continue,
-                None => match owned.iter().find(|(j, _)| *j == i) {
-                    Some((_, postings)) => postings,
-                    None => continue,
-                },
-            };
-            terms.push((postings, boost));
-        }
+        let terms: Vec<(&TermPostings, f32)> = terms.iter().map(|(t, b)| (&**t, *b)).collect();
         f(self, scratch, &terms)
     }
 
