@@ -398,13 +398,14 @@ impl Graph {
             point: ep,
         });
         let mut bound = ep_dist;
+        // Filled anew for every candidate (a list holds at most 511 neighbours).
+        let mut fresh = [0u32; 512];
         while let Some(Reverse(c)) = candidates.pop() {
             if c.dist > bound {
                 break;
             }
             // Mark the unvisited neighbours first, then compute their distances
             // with the next rows prefetched while the current one is compared.
-            let mut fresh = [0u32; 512];
             let mut count = 0;
             for &nb in self.neighbours(c.point, 0) {
                 let seen = &mut visited[nb as usize];
@@ -414,12 +415,12 @@ impl Graph {
                     count += 1;
                 }
             }
-            let fresh = &fresh[..count];
-            for &nb in fresh.iter().take(PREFETCH_AHEAD) {
+            let new = &fresh[..count];
+            for &nb in new.iter().take(PREFETCH_AHEAD) {
                 prefetch_point(nb);
             }
-            for (i, &nb) in fresh.iter().enumerate() {
-                if let Some(&next) = fresh.get(i + PREFETCH_AHEAD) {
+            for (i, &nb) in new.iter().enumerate() {
+                if let Some(&next) = new.get(i + PREFETCH_AHEAD) {
                     prefetch_point(next);
                 }
                 let d = distance(nb);
