@@ -7,7 +7,9 @@
 //! groups when there are many queries, and also by document ranges when there are
 //! few (one query over a million rows still uses every thread).
 
-use dredge_core::{DocId, Hit, Id, sort_hits};
+use dredge_core::{
+    DocId, Hit, Id, best_of_keys, from_rank_key, keep_best_keys, rank_key, sort_hits,
+};
 use rayon::prelude::*;
 
 use crate::kernels::{self, MR, NR};
@@ -193,9 +195,7 @@ fn scan(
 /// documents (mining), most documents beat the heap's threshold early on, and the
 /// heap's sift-downs cost more than the dot products.
 ///
-/// Hits are held as one integer key each, ordered like [`Hit::rank_cmp`] (higher
-/// score first, then lower document id), so that selecting and sorting compare
-/// integers.
+/// Hits are held as [`rank_key`]s, so that selecting and sorting compare integers.
 struct Selection {
     k: usize,
     keys: Vec<u64>,
@@ -216,7 +216,7 @@ impl Selection {
     /// order, so a later hit scoring exactly the `k`-th best ranks below it.
     #[inline]
     fn push(&mut self, doc: DocId, score: f32) -> f32 {
-        self.keys.push(key(doc, score));
+        self.keys.push(rank_key(doc, score));
         if self.keys.len() >= self.k * 2 {
             self.cut();
         }
@@ -224,42 +224,12 @@ impl Selection {
     }
 
     fn cut(&mut self) {
-        let k = self.k;
-        self.keys.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
-        self.keys.truncate(k);
-        self.floor = unkey(self.keys[k - 1]).score;
+        keep_best_keys(&mut self.keys, self.k);
+        self.floor = from_rank_key(self.keys[self.k - 1]).score;
     }
 
     fn into_sorted(mut self) -> Vec<Hit> {
-        self.keys.sort_unstable_by(|a, b| b.cmp(a));
-        self.keys.truncate(self.k);
-        self.keys.into_iter().map(unkey).collect()
-    }
-}
-
-/// A key whose integer order is the rank order: the score's bits made monotonic in
-/// the high half (-0.0 counted as 0.0), the complemented document id in the low half.
-#[inline]
-fn key(doc: DocId, score: f32) -> u64 {
-    let bits = (score + 0.0).to_bits();
-    let ordered = if bits >> 31 == 1 {
-        !bits
-    } else {
-        bits | 1 << 31
-    };
-    (u64::from(ordered) << 32) | u64::from(!doc.0)
-}
-
-fn unkey(key: u64) -> Hit {
-    let ordered = (key >> 32) as u32;
-    let bits = if ordered >> 31 == 1 {
-        ordered & !(1 << 31)
-    } else {
-        !ordered
-    };
-    Hit {
-        doc: DocId(!(key as u32)),
-        score: f32::from_bits(bits),
+        best_of_keys(&mut self.keys, self.k)
     }
 }
 
@@ -285,16 +255,6 @@ mod tests {
             sort_hits(&mut all);
             all.truncate(k);
             prop_assert_eq!(sel.into_sorted(), all);
-        }
-
-        #[test]
-        fn keys_order_like_rank_cmp(a in any::<f32>(), b in any::<f32>(), da in 0u32..4, db in 0u32..4) {
-            prop_assume!(!a.is_nan() && !b.is_nan());
-            let (ha, hb) = (Hit { doc: DocId(da), score: a }, Hit { doc: DocId(db), score: b });
-            prop_assert_eq!(key(ha.doc, a).cmp(&key(hb.doc, b)), hb.rank_cmp(&ha));
-            let back = unkey(key(ha.doc, a));
-            prop_assert_eq!(back.doc, ha.doc);
-            prop_assert_eq!(back.score, a + 0.0);
         }
     }
 

@@ -428,10 +428,7 @@ impl DenseIndex {
             return Vec::new();
         }
         let kern = kernels::kernels();
-        // The rows, sliced once here rather than through `VectorStore::row` on every
-        // distance (graph ids are checked against the row count when it is opened).
-        let (data, dim) = (self.store.data(), self.store.dim());
-        let row = |p: u32| &data[p as usize * dim..][..dim];
+        let row = |p: u32| self.store.row(DocId(p));
         let prefetch = |p: u32| hnsw::prefetch(row(p));
         self.pool.with(|scratch| match self.similarity() {
             Similarity::L2 => graph.search(|p| (kern.l2sq)(q, row(p)), prefetch, k, ef, scratch),

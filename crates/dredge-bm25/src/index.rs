@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use dredge_core::{DocId, Hit, Id, QueryInput, Retriever, Score, TopK};
+use dredge_core::{DocId, Hit, Id, QueryInput, Retriever, Score, TopK, best_of_keys, rank_key};
 use serde::{Deserialize, Serialize};
 use tantivy::index::InvertedIndexReader;
 use tantivy::postings::BlockSegmentPostings;
@@ -707,9 +707,8 @@ impl Bm25Index {
     /// Moves the non-zero accumulators out (leaving them zero) and keeps the best
     /// `k`, in [`Hit::rank_cmp`] order. Small `k`: a bounded heap behind a score
     /// threshold, so most documents cost one comparison. Large `k`: every candidate
-    /// as one integer key (score bits, then inverted doc id: scores are finite and
-    /// positive, so integer order is rank order), a linear-time selection of the
-    /// best `k`, and a sort of those.
+    /// as one [`rank_key`], a linear-time selection of the best `k`, and a sort of
+    /// those ([`best_of_keys`]).
     fn select(&self, scratch: &mut Scratch, k: usize, sparse: bool) -> Vec<Hit> {
         let Scratch {
             acc,
@@ -777,13 +776,10 @@ impl Bm25Index {
             top.drain_sorted()
         } else {
             candidates.clear();
-            let key = |score: f32, doc: DocId| {
-                (u64::from(score.to_bits()) << 32) | u64::from(u32::MAX - doc.0)
-            };
             if sparse {
                 for &ordinal in touched.iter() {
                     let score = std::mem::take(&mut acc[ordinal as usize]);
-                    candidates.push(key(score, doc_of[ordinal as usize]));
+                    candidates.push(rank_key(doc_of[ordinal as usize], score));
                 }
                 touched.clear();
             } else {
@@ -791,24 +787,13 @@ impl Bm25Index {
                 candidates.resize(acc.len(), 0);
                 let mut kept = 0;
                 for (&score, &doc) in acc.iter().zip(doc_of.iter()) {
-                    candidates[kept] = key(score, doc);
+                    candidates[kept] = rank_key(doc, score);
                     kept += usize::from(score > 0.0);
                 }
                 candidates.truncate(kept);
                 acc.fill(0.0);
             }
-            if candidates.len() > k {
-                candidates.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
-                candidates.truncate(k);
-            }
-            candidates.sort_unstable_by(|a, b| b.cmp(a));
-            candidates
-                .iter()
-                .map(|&key| Hit {
-                    doc: DocId(u32::MAX - key as u32),
-                    score: f32::from_bits((key >> 32) as u32),
-                })
-                .collect()
+            best_of_keys(candidates, k)
         }
     }
 

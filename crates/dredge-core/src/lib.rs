@@ -46,7 +46,7 @@ pub use fusion::{
     weighted_fusion,
 };
 pub use hash::{FxBuildHasher, FxHasher};
-pub use hit::{Hit, Score, TopK, sort_hits};
+pub use hit::{Hit, Score, TopK, best_of_keys, from_rank_key, keep_best_keys, rank_key, sort_hits};
 pub use ids::{DocId, Id, IdTable, QueryId};
 pub use lines::LineReader;
 pub use npy::{Matrix, read_ids, read_npy, read_vectors, write_ids, write_npy};
