@@ -5,13 +5,10 @@
 # Logs the load average before each step.  BENCH=<ann bench driver> required.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-root=$PWD; out=$root/benches/out/ann; rows=${1:-1000000}
-data=$out/data/$rows; res=$out/results-$rows.jsonl
-py=("$root/benches/.venv-ann/bin/python" "$root/benches/ann/peers.py")
-bench=${BENCH:?set BENCH to the ann bench driver}
+rows=${1:-1000000}; res=benches/out/ann/results-$rows.jsonl
+source benches/ann/common.sh
 efs=${EFS:-32,64,128,256}
 common=(--queries "$data/queries.npy" --gt "$data/gt.npy" --efs "$efs" --threads 1)
-step() { echo "## $(date -u +%H:%M:%S) load $(cut -d' ' -f1-3 /proc/loadavg): $*"; "$@" | tee -a "$res"; }
 echo "dredge bench driver: $bench ($(git rev-parse --short HEAD))"
 if [ ! -f "$data/gt.npy" ] || [ ! -f "$data.gen.json" ]; then
   step "${py[@]}" gen --rows "$rows" --queries 1000 --dim 384 --spread 2.0 --seed 7 --out "$data"

@@ -6,13 +6,10 @@
 # Logs the load average before each step. Assumes data/<rows> exists (run.sh or peers.py gen).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-root=$PWD; out=$root/benches/out/ann; rows=${1:-200000}
-data=$out/data/$rows; res=$out/results-$rows.jsonl
-py=("$root/benches/.venv-ann/bin/python" "$root/benches/ann/peers.py")
-bench=${BENCH:?set BENCH to the ann bench driver}
+rows=${1:-200000}; res=benches/out/ann/results-$rows.jsonl
+source benches/ann/common.sh
 efs=10,16,24,32,48,64,96,128,192,256,384,512,768,1024
 common=(--queries "$data/queries.npy" --gt "$data/gt.npy" --efs "$efs" --threads "1,$(nproc)")
-step() { echo "## $(date -u +%H:%M:%S) load $(cut -d' ' -f1-3 /proc/loadavg): $*"; "$@" | tee -a "$res"; }
 : > "$res"; cat "$data.gen.json" >> "$res"
 echo "dredge bench driver: $bench ($(git rev-parse --short HEAD))"
 step "${py[@]}" hnswlib-build --base "$data/base.npy" --index "$out/hnswlib-$rows.bin" --m 16 --efc 200
