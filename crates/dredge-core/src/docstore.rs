@@ -121,7 +121,7 @@ impl DocStore {
                 };
                 let blob = HEADER + 8 * (3 * count + 1);
                 map.get(blob + offset(i)..blob + offset(i + 1))
-                    .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                    .and_then(|bytes| simdutf8::basic::from_utf8(bytes).ok())
                     .unwrap_or(DAMAGED)
             }
         }
