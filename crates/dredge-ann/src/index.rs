@@ -151,7 +151,9 @@ impl DenseIndex {
         match ann {
             // Built from the rows in memory: mapping the file just written would
             // count its pages twice while the graph is built.
-            Ann::Hnsw(params) => hnsw::build(&data, dim, similarity, params)?.write(&graph_path)?,
+            Ann::Hnsw(params) => {
+                hnsw::build(&data, dim, similarity, params)?.write(&graph_path, &data, dim)?
+            }
             Ann::Flat => {
                 if graph_path.exists() {
                     fs_err::remove_file(&graph_path)?;
@@ -220,7 +222,11 @@ impl DenseIndex {
             ));
         }
         let graph = match manifest.ann {
-            Ann::Hnsw(_) => Some(Graph::open(&dir.join(GRAPH_FILE), store.len())?),
+            Ann::Hnsw(_) => Some(Graph::open(
+                &dir.join(GRAPH_FILE),
+                store.len(),
+                store.dim(),
+            )?),
             Ann::Flat => None,
         };
         Ok(DenseIndex {
@@ -428,11 +434,9 @@ impl DenseIndex {
             return Vec::new();
         }
         let kern = kernels::kernels();
-        let row = |p: u32| self.store.row(DocId(p));
-        let prefetch = |p: u32| hnsw::prefetch(row(p));
         self.pool.with(|scratch| match self.similarity() {
-            Similarity::L2 => graph.search(|p| (kern.l2sq)(q, row(p)), prefetch, k, ef, scratch),
-            _ => graph.search(|p| -(kern.dot)(q, row(p)), prefetch, k, ef, scratch),
+            Similarity::L2 => graph.search(|v| (kern.l2sq)(q, v), k, ef, scratch),
+            _ => graph.search(|v| -(kern.dot)(q, v), k, ef, scratch),
         })
     }
 }

@@ -164,7 +164,7 @@ pub(crate) fn map_file(path: &Path, magic: &[u8; 8], header: usize, what: &str) 
     }
     if map[7] != magic[7] {
         return Err(bad(format!(
-            "format version {} (this dredge reads {})",
+            "format version {} (this dredge reads {}): rebuild the index with `dredge index`",
             map[7], magic[7]
         )));
     }

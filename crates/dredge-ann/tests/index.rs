@@ -248,10 +248,11 @@ fn corrupted_and_truncated_files_are_errors_naming_the_file() {
         "{err}"
     );
 
-    // A neighbour id beyond the last point: the first layer-0 list starts after the
-    // header, the level bytes and the list offsets.
+    // A neighbour id beyond the last point: the first layer-0 record starts after
+    // the header, the level bytes and the list offsets (at a multiple of 64 bytes),
+    // and its list follows the point's vector (dimension 8).
     let n: usize = 300;
-    let level0 = 64 + n.div_ceil(8) * 8 + ((n + 1) * 4usize).div_ceil(8) * 8;
+    let level0 = (64 + n.div_ceil(8) * 8 + (n + 1) * 4).div_ceil(64) * 64 + 8 * 4;
     let mut bad = graph_ok.clone();
     assert!(
         u32::from_le_bytes(bad[level0..level0 + 4].try_into().unwrap()) > 0,
