@@ -2,9 +2,10 @@
 # One more build pair at ROWS (default 200000), dredge first then hnswlib, into
 # benches/out/ann/results-<rows>-repeat.jsonl, with the load average before each.
 # BENCH must name the ann bench driver (cargo bench -p dredge-ann --bench ann --no-run).
+# TAG=<name> writes results-<rows>-repeat-<name>.jsonl instead (keeps earlier runs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-rows=${1:-200000}; res=benches/out/ann/results-$rows-repeat.jsonl
+rows=${1:-200000}; res=benches/out/ann/results-$rows-repeat${TAG:+-$TAG}.jsonl
 source benches/ann/common.sh
 step "$bench" build --base "$data/base.npy" --index "$out/dredge-$rows-b" --m 16 --efc 200
 step "${py[@]}" hnswlib-build --base "$data/base.npy" --index "$out/hnswlib-$rows-b.bin" --m 16 --efc 200
