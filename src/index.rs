@@ -5,7 +5,7 @@
 //!   manifest.json   format, versions, corpus fingerprint, components (this module)
 //!   docs.bin        ids, titles and texts by DocId (dredge_core::DocStore)
 //!   bm25/           tantivy files + dredge-bm25.json (dredge_bm25)
-//!   dense/<name>/   dense.json + vectors.bin (+ hnsw.bin) (dredge_ann::DenseIndex)
+//!   dense/<name>/   dense.json + vectors.bin (flat) or hnsw.bin (HNSW, rows included) (dredge_ann::DenseIndex)
 //! ```
 //!
 //! `manifest.json`:

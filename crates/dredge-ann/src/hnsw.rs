@@ -7,8 +7,9 @@
 //! one record: expanding a candidate reads the list that follows the vector whose
 //! distance brought it in, usually already cached, where a separate list table costs
 //! a cache miss per expanded candidate. On 1M x 384 vectors this made search
-//! 7-33% faster at equal `ef` (BENCHMARKS.md, "Dense (ANN)"). The price is disk:
-//! the vectors are stored twice, in `vectors.bin` (exact search, scoring) and here.
+//! 1.6x-1.7x faster at equal `ef` (BENCHMARKS.md, "Dense (ANN)"). The records are
+//! also where the index's [`VectorStore`] reads its rows (exact search, scoring), so
+//! an index with a graph has no `vectors.bin` and stores its vectors once.
 //!
 //! Until this module had its own insert, the graph was built with hnsw_rs and
 //! copied out of it. hnsw_rs keeps `Arc`-linked points with per-search hash maps;
@@ -21,7 +22,7 @@
 //!
 //! ```text
 //! offset  size                 field
-//! 0       8                    magic "DRHNSW\0" + format version (2)
+//! 0       8                    magic "DRHNSW\0" + format version (3)
 //! 8       u64                  points n
 //! 16      u64                  m: list capacity above layer 0
 //! 24      u64                  m0: list capacity at layer 0 (2 m)
@@ -31,11 +32,13 @@
 //! 56      u64                  dimension d of the vectors
 //! 64      n x u8               level of each point, padded to 8 bytes
 //! ..      (n + 1) x u32        first upper list of each point, padded to 64 bytes
-//! ..      n x R bytes          layer-0 records: the point's vector (d x f32, as in
-//!                              vectors.bin), its list (count, then m0 slots, u32),
-//!                              zeros up to R = (d + 1 + m0) x 4 rounded up to 64
+//! ..      n x R bytes          layer-0 records: the point's vector (d x f32, as
+//!                              indexed: normalised for cosine), its list (count,
+//!                              then m0 slots, u32), zeros up to R = (d + 1 + m0) x 4
+//!                              rounded up to 64
 //! ..      B x (1 + m) x u32    upper lists: point p's list at layer l >= 1 is
 //!                              number first[p] + l - 1
+//! ..      n x f32              squared L2 norm of each vector
 //! ```
 
 use std::cmp::{Ordering, Reverse};
@@ -49,10 +52,11 @@ use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 use crate::similarity::Similarity;
+use crate::store::VectorStore;
 
 mod build;
 
-const MAGIC: &[u8; 8] = b"DRHNSW\0\x02";
+const MAGIC: &[u8; 8] = b"DRHNSW\0\x03";
 const HEADER: usize = 64;
 /// Layers a graph may have (levels 0 to 15; a level above 15 has odds `M^-16`).
 const MAX_LAYERS: usize = 16;
@@ -173,7 +177,7 @@ fn record_words(dim: usize, m0: usize) -> usize {
 
 impl GraphData {
     /// Writes the graph to `path`, atomically, with each point's row of `data`
-    /// (`n x dim`, as stored in the vector store) next to its layer-0 list.
+    /// (`n x dim`, as indexed) next to its layer-0 list, and the rows' squared norms.
     pub(crate) fn write(&self, path: &Path, data: &[f32], dim: usize) -> Result<()> {
         let n = self.levels.len();
         debug_assert_eq!(data.len(), n * dim);
@@ -217,7 +221,12 @@ impl GraphData {
                 record[dim..dim + 1 + self.m0].copy_from_slice(list);
                 f.write_all(bytemuck::cast_slice(&record)).map_err(io)?;
             }
-            f.write_all(bytemuck::cast_slice(&self.upper)).map_err(io)
+            f.write_all(bytemuck::cast_slice(&self.upper)).map_err(io)?;
+            let norms: Vec<f32> = data
+                .chunks_exact(dim)
+                .map(crate::kernels::sq_norm)
+                .collect();
+            f.write_all(bytemuck::cast_slice(&norms)).map_err(io)
         })?;
         Ok(())
     }
@@ -239,10 +248,11 @@ pub(crate) struct Graph {
     level0_at: usize,
     upper_at: usize,
     upper_len: usize,
+    norms_at: usize,
 }
 
 impl Graph {
-    /// Maps and checks `hnsw.bin` for a store of `rows` points of dimension `dim`.
+    /// Maps and checks `hnsw.bin` for an index of `rows` points of dimension `dim`.
     pub(crate) fn open(path: &Path, rows: usize, dim: usize) -> Result<Self> {
         let what = "dredge HNSW graph";
         let map = crate::store::map_file(path, MAGIC, HEADER, what)?;
@@ -251,9 +261,10 @@ impl Graph {
             |i: usize| u64::from_le_bytes(map[8 + 8 * i..16 + 8 * i].try_into().expect("8 bytes"));
         let [n, m, m0, top, entry, blocks, d] = [0, 1, 2, 3, 4, 5, 6].map(word);
         if n != rows as u64 || d != dim as u64 {
-            return Err(bad(format!(
-                "{n} points of dimension {d}, but the vector store has {rows} rows of dimension {dim}"
-            )));
+            return Err(Error::format(
+                path,
+                format!("holds {n} x {d} vectors, the manifest says {rows} x {dim}"),
+            ));
         }
         if !(1..=256).contains(&m)
             || !(1..=512).contains(&m0)
@@ -273,6 +284,7 @@ impl Graph {
             Some(level0_at as u64),
             (n as u64).checked_mul(record as u64 * 4),
             blocks_len.and_then(|b| b.checked_mul(4)),
+            Some(n as u64 * 4),
         ])
         .ok_or_else(|| bad(format!("impossible size ({blocks} upper lists)")))?;
         if map.len() as u64 != expected {
@@ -283,6 +295,7 @@ impl Graph {
         }
         let first_upper_at = HEADER + pad8(n);
         let upper_at = level0_at + n * record * 4;
+        let upper_len = blocks as usize * (1 + m);
         let graph = Graph {
             map,
             n,
@@ -295,7 +308,8 @@ impl Graph {
             first_upper_at,
             level0_at,
             upper_at,
-            upper_len: blocks as usize * (1 + m),
+            upper_len,
+            norms_at: upper_at + upper_len * 4,
         };
         graph.check().map_err(bad)?;
         Ok(graph)
@@ -307,6 +321,23 @@ impl Graph {
 
     fn first_upper(&self) -> &[u32] {
         bytemuck::cast_slice(&self.map[self.first_upper_at..self.first_upper_at + (self.n + 1) * 4])
+    }
+
+    /// The index's rows, read in place from the layer-0 records of the graph file
+    /// at `path` (mapped again: the store and the graph each hold a mapping).
+    /// `normalized` says whether they were normalised for cosine.
+    pub(crate) fn vector_store(&self, path: &Path, normalized: bool) -> Result<VectorStore> {
+        let map = crate::store::map_file(path, MAGIC, HEADER, "dredge HNSW graph")?;
+        if map.len() != self.map.len() {
+            return Err(Error::format(path, "changed while the index was opened"));
+        }
+        Ok(VectorStore::strided(
+            map,
+            self.n,
+            self.dim,
+            normalized,
+            (self.level0_at / 4, self.record, self.norms_at / 4),
+        ))
     }
 
     /// The layer-0 records, `record` words each.
@@ -641,7 +672,16 @@ mod tests {
                 );
             }
             let err = Graph::open(&path, n, dim + 1).unwrap_err().to_string();
-            assert!(err.contains(&format!("dimension {}", dim + 1)), "{err}");
+            assert!(
+                err.contains(&format!("the manifest says {n} x {}", dim + 1)),
+                "{err}"
+            );
+            let store = graph.vector_store(&path, false).unwrap();
+            for p in 0..n {
+                let row = &data[p * dim..(p + 1) * dim];
+                assert_eq!(store.row(DocId(p as u32)), row);
+                assert_eq!(store.sq_norms()[p], crate::kernels::sq_norm(row));
+            }
         }
     }
 

@@ -4,8 +4,9 @@
 //! ```text
 //! <dir>/dense.json   manifest (format name and version, similarity, dimension,
 //!                    count, the ANN and its parameters)
-//! <dir>/vectors.bin  the rows in DocId order (see VectorStore)
-//! <dir>/hnsw.bin     the HNSW graph, when ann is hnsw
+//! <dir>/vectors.bin  the rows in DocId order (see VectorStore), when ann is flat
+//! <dir>/hnsw.bin     the HNSW graph with the rows in its layer-0 records, when ann
+//!                    is hnsw (the rows are then stored there only)
 //! ```
 //!
 //! Files are written under temporary names and renamed; the manifest is written
@@ -146,19 +147,20 @@ impl DenseIndex {
         };
         fs_err::create_dir_all(dir)?;
         let vectors_path = dir.join(VECTORS_FILE);
-        VectorStore::write(&vectors_path, &data, dim, similarity.normalizes())?;
         let graph_path = dir.join(GRAPH_FILE);
-        match ann {
-            // Built from the rows in memory: mapping the file just written would
-            // count its pages twice while the graph is built.
+        // The file of the other kind of index, left by an earlier build in this folder.
+        let stale = match ann {
             Ann::Hnsw(params) => {
-                hnsw::build(&data, dim, similarity, params)?.write(&graph_path, &data, dim)?
+                hnsw::build(&data, dim, similarity, params)?.write(&graph_path, &data, dim)?;
+                vectors_path
             }
             Ann::Flat => {
-                if graph_path.exists() {
-                    fs_err::remove_file(&graph_path)?;
-                }
+                VectorStore::write(&vectors_path, &data, dim, similarity.normalizes())?;
+                graph_path
             }
+        };
+        if stale.exists() {
+            fs_err::remove_file(&stale)?;
         }
         drop(data);
         let manifest = Manifest {
@@ -198,6 +200,28 @@ impl DenseIndex {
                 ),
             ));
         }
+        let normalized = manifest.similarity.normalizes();
+        let (store, graph) = match manifest.ann {
+            Ann::Hnsw(_) => {
+                let path = dir.join(GRAPH_FILE);
+                let graph = Graph::open(&path, manifest.count, manifest.dimension)?;
+                (graph.vector_store(&path, normalized)?, Some(graph))
+            }
+            Ann::Flat => (Self::open_vectors(dir, &manifest)?, None),
+        };
+        Ok(DenseIndex {
+            dir: dir.to_path_buf(),
+            manifest,
+            store,
+            graph,
+            pool: ScratchPool::default(),
+            ef: DEFAULT_EF,
+            exact: false,
+        })
+    }
+
+    /// The `vectors.bin` of a flat index, checked against its manifest.
+    fn open_vectors(dir: &Path, manifest: &Manifest) -> Result<VectorStore> {
         let vectors_path = dir.join(VECTORS_FILE);
         let store = VectorStore::open(&vectors_path)?;
         if store.len() != manifest.count || store.dim() != manifest.dimension {
@@ -221,23 +245,7 @@ impl DenseIndex {
                 ),
             ));
         }
-        let graph = match manifest.ann {
-            Ann::Hnsw(_) => Some(Graph::open(
-                &dir.join(GRAPH_FILE),
-                store.len(),
-                store.dim(),
-            )?),
-            Ann::Flat => None,
-        };
-        Ok(DenseIndex {
-            dir: dir.to_path_buf(),
-            manifest,
-            store,
-            graph,
-            pool: ScratchPool::default(),
-            ef: DEFAULT_EF,
-            exact: false,
-        })
+        Ok(store)
     }
 
     /// The same index, searching with `ef` candidates when [`Retriever::search`] is

@@ -15,6 +15,10 @@
 //!
 //! The data starts at byte 64 of a page-aligned mapping, so it is read in place as
 //! `&[f32]` (no copy).
+//!
+//! An index with an HNSW graph has no `vectors.bin`: its rows are read where the
+//! graph stores them, each in its point's layer-0 record (a fixed stride apart), with
+//! the squared norms in a section of their own (see `hnsw.rs`).
 
 use std::io::Write;
 use std::path::Path;
@@ -41,6 +45,12 @@ pub struct VectorStore {
     rows: usize,
     dim: usize,
     normalized: bool,
+    /// Where row 0 starts, in `f32`s from the start of the mapping.
+    first: usize,
+    /// `f32`s from one row to the next (`dim` in `vectors.bin`).
+    stride: usize,
+    /// Where the squared norms start, in `f32`s from the start of the mapping.
+    norms_at: usize,
 }
 
 impl VectorStore {
@@ -90,16 +100,48 @@ impl VectorStore {
                 map.len()
             )));
         }
+        // Fails only on a misaligned mapping, which mmap never gives.
+        bytemuck::try_cast_slice::<u8, f32>(&map[..])
+            .map_err(|e| bad(format!("misaligned data ({e})")))?;
+        let (rows, dim) = (rows as usize, dim as usize);
+        Ok(VectorStore {
+            map,
+            rows,
+            dim,
+            normalized: flags & FLAG_NORMALIZED != 0,
+            first: HEADER / 4,
+            stride: dim,
+            norms_at: HEADER / 4 + rows * dim,
+        })
+    }
+
+    /// The rows inside another index file's mapping (the HNSW graph's layer-0
+    /// records): `rows` rows of `dim` values, row `i` at `f32` offset
+    /// `first + i * stride`, squared norms at `norms_at`. The caller has checked
+    /// that these ranges lie inside the mapping, whose length is a multiple of 4.
+    pub(crate) fn strided(
+        map: Mmap,
+        rows: usize,
+        dim: usize,
+        normalized: bool,
+        (first, stride, norms_at): (usize, usize, usize),
+    ) -> Self {
         let store = VectorStore {
             map,
-            rows: rows as usize,
-            dim: dim as usize,
-            normalized: flags & FLAG_NORMALIZED != 0,
+            rows,
+            dim,
+            normalized,
+            first,
+            stride,
+            norms_at,
         };
-        // Fails only on a misaligned mapping, which mmap never gives.
-        bytemuck::try_cast_slice::<u8, f32>(&store.map[HEADER..])
-            .map_err(|e| bad(format!("misaligned data ({e})")))?;
-        Ok(store)
+        assert!(
+            stride >= dim
+                && (rows == 0 || first + (rows - 1) * stride + dim <= store.floats().len())
+                && norms_at + rows <= store.floats().len(),
+            "strided rows outside their file"
+        );
+        store
     }
 
     /// Number of rows.
@@ -122,25 +164,23 @@ impl VectorStore {
         self.normalized
     }
 
+    /// The whole mapping as `f32`s (its length is a multiple of 4).
     fn floats(&self) -> &[f32] {
-        bytemuck::cast_slice(&self.map[HEADER..])
-    }
-
-    /// All rows, row after row (`len() * dim()` values).
-    pub fn data(&self) -> &[f32] {
-        &self.floats()[..self.rows * self.dim]
+        bytemuck::cast_slice(&self.map[..])
     }
 
     /// Squared L2 norms of the rows.
     pub fn sq_norms(&self) -> &[f32] {
-        &self.floats()[self.rows * self.dim..]
+        &self.floats()[self.norms_at..self.norms_at + self.rows]
     }
 
     /// The row of `doc`. Panics if `doc` is out of range.
     #[inline]
     pub fn row(&self, doc: DocId) -> &[f32] {
         let i = doc.index();
-        &self.data()[i * self.dim..(i + 1) * self.dim]
+        assert!(i < self.rows, "row {i} of a store of {}", self.rows);
+        let start = self.first + i * self.stride;
+        &self.floats()[start..start + self.dim]
     }
 
     /// The row of `doc`, or `None` when out of range.

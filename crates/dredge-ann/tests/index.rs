@@ -190,6 +190,32 @@ fn index_survives_a_round_trip_and_flat_is_exact() {
     let hnsw_all = index.search(queries.row(0), 10_000, 10).unwrap();
     assert!(hnsw_all.len() <= 700 && hnsw_all.windows(2).all(|w| w[0].rank_cmp(&w[1]).is_lt()));
     assert!(index.search(queries.row(0), 0, 10).unwrap().is_empty());
+    assert!(!hnsw_dir.join("vectors.bin").exists());
+
+    // An HNSW index reads its rows from the graph's records: exact search and
+    // scores equal the flat index's, from vectors.bin. Rebuilding a folder as the
+    // other kind removes the other kind's file.
+    DenseIndex::build(&flat_dir, &data, Similarity::InnerProduct, &HNSW).unwrap();
+    assert!(!flat_dir.join("vectors.bin").exists());
+    let rebuilt = DenseIndex::open(&flat_dir).unwrap();
+    let flat_again = dir.path().join("flat-again");
+    DenseIndex::build(&flat_again, &data, Similarity::InnerProduct, &Ann::Flat).unwrap();
+    let flat = DenseIndex::open(&flat_again).unwrap();
+    let docs: Vec<DocId> = (0..700).map(DocId).collect();
+    for i in 0..queries.rows {
+        let q = queries.row(i);
+        assert_eq!(
+            rebuilt.search_exact(q, 50).unwrap(),
+            flat.search_exact(q, 50).unwrap()
+        );
+        assert_eq!(
+            rebuilt.score(q, &docs).unwrap(),
+            flat.score(q, &docs).unwrap()
+        );
+    }
+    assert_eq!(rebuilt.vectors().sq_norms(), flat.vectors().sq_norms());
+    DenseIndex::build(&flat_dir, &data, Similarity::InnerProduct, &Ann::Flat).unwrap();
+    assert!(!flat_dir.join("hnsw.bin").exists() && flat_dir.join("vectors.bin").exists());
 }
 
 fn file_bytes(path: &Path) -> Vec<u8> {
@@ -231,8 +257,10 @@ fn corrupted_and_truncated_files_are_errors_naming_the_file() {
         seed: 0,
     });
     DenseIndex::build(&path, &data, Similarity::Cosine, &ann).unwrap();
+    let flat_path = dir.path().join("flat");
+    DenseIndex::build(&flat_path, &data, Similarity::Cosine, &Ann::Flat).unwrap();
     let graph = path.join("hnsw.bin");
-    let vectors = path.join("vectors.bin");
+    let vectors = flat_path.join("vectors.bin");
     let manifest = path.join("dense.json");
     let (graph_ok, vectors_ok, manifest_ok) = (
         file_bytes(&graph),
@@ -272,16 +300,22 @@ fn corrupted_and_truncated_files_are_errors_naming_the_file() {
     assert!(open_err().contains("more than 8"), "{}", open_err());
     fs_err::write(&graph, &graph_ok).unwrap();
 
+    fs_err::remove_file(&graph).unwrap();
+    assert!(open_err().contains("hnsw.bin"), "{}", open_err());
+    fs_err::write(&graph, &graph_ok).unwrap();
+
+    let flat_err = || DenseIndex::open(&flat_path).unwrap_err().to_string();
     fs_err::write(&vectors, &vectors_ok[..vectors_ok.len() / 2]).unwrap();
-    let err = open_err();
+    let err = flat_err();
     assert!(
         err.contains("vectors.bin") && err.contains("truncated"),
         "{err}"
     );
     fs_err::remove_file(&vectors).unwrap();
-    let err = open_err();
+    let err = flat_err();
     assert!(err.contains("vectors.bin"), "{err}");
     fs_err::write(&vectors, &vectors_ok).unwrap();
+    DenseIndex::open(&flat_path).unwrap();
 
     fs_err::write(&manifest, b"{\"format\": \"dredge-dense\"").unwrap();
     let err = open_err();
