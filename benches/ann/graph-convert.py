@@ -44,7 +44,7 @@ else:
     rows = records[:, :dim].view(np.float32)
     upper = g[level0_at + n * words * 4:]
 assert len(upper) == blocks * (1 + m) * 4
-norms = np.einsum("ij,ij->i", rows.astype(np.float32), rows.astype(np.float32)).astype(np.float32)
+norms = np.einsum("ij,ij->i", rows, rows).astype(np.float32)
 header = bytearray(g[:64].tobytes())
 header[7] = 3
 header[56:64] = np.uint64(dim).tobytes()

@@ -24,8 +24,8 @@ pub struct Negative {
 /// (`null` for external positives).
 ///
 /// The rows are written by hand rather than through serde: the bytes are those
-/// `serde_json` writes for the same row (the tests compare them), but escaping the
-/// passages eight bytes at a time halves the time of a text-heavy mining run.
+/// `serde_json` writes for the same row (the tests compare them), but finding the
+/// bytes to escape many at a time halves the time of a text-heavy mining run.
 pub fn write_lines(
     out: &mut Vec<u8>,
     format: OutputFormat,
