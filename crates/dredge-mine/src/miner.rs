@@ -15,11 +15,11 @@ use crate::config::{MineConfig, OnShort, Sampling};
 use crate::error::{Error, Result};
 use crate::filter::{Filter, apply_filters, score_filter};
 use crate::input::{Exclusions, MineQuery, PositiveGroups};
-use crate::output::{Negative, write_lines};
+use crate::output::{Lines, MAX_SLICES, Negative, write_all_vectored, write_lines};
 use crate::text::TextKeys;
 
-/// A mined query and its output bytes.
-type Mined = (MinedQuery, Vec<u8>);
+/// A mined query and its output bytes (borrowing document text).
+type Mined<'a> = (MinedQuery, Lines<'a>);
 
 /// Random draws tried per missing negative while padding, before giving up.
 const PAD_DRAWS_PER_NEGATIVE: usize = 64;
@@ -291,7 +291,7 @@ impl<'a> Miner<'a> {
         &self,
         chunk: &[(u64, MineQuery)],
         groups: &PositiveGroups,
-    ) -> Result<Vec<Mined>> {
+    ) -> Result<Vec<Mined<'a>>> {
         let inputs: Vec<QueryInput<'_>> = chunk
             .iter()
             .map(|(_, q)| QueryInput {
@@ -315,10 +315,10 @@ impl<'a> Miner<'a> {
                 candidates.truncate(self.config.depth);
                 let exclusions = groups.exclusions(query, &self.keys);
                 let mined = self.mine_query(query, candidates, &exclusions, *index)?;
-                let mut bytes = Vec::new();
+                let mut lines = Lines::new();
                 if mined.written {
                     write_lines(
-                        &mut bytes,
+                        &mut lines,
                         self.config.format,
                         query,
                         &mined.positive_scores,
@@ -326,7 +326,7 @@ impl<'a> Miner<'a> {
                         self.docs,
                     );
                 }
-                Ok((mined, bytes))
+                Ok((mined, lines))
             })
             .collect()
     }
@@ -365,14 +365,24 @@ impl<'a> Miner<'a> {
         // A writer thread writes each chunk's lines and records its audit while the
         // next chunk is mined on the rayon pool (one chunk in flight between them).
         std::thread::scope(|scope| -> Result<()> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<(u64, MineQuery)>, Vec<Mined>)>(1);
+            let (tx, rx) =
+                std::sync::mpsc::sync_channel::<(Vec<(u64, MineQuery)>, Vec<Mined<'a>>)>(1);
             let audit = &mut audit;
             let writer = scope.spawn(move || -> Result<()> {
+                // Many queries' lines per vectored write: long writes are the
+                // cheapest (large page-cache folios), and the document text goes
+                // from the document table to the file in one copy.
                 for (chunk, mined) in rx {
-                    for ((_, query), (mined, bytes)) in chunk.iter().zip(mined) {
-                        out.write_all(&bytes).map_err(Error::Fs)?;
-                        record(audit, query, &mined, holdout);
+                    let mut slices = Vec::with_capacity(MAX_SLICES);
+                    for ((_, query), (mined, lines)) in chunk.iter().zip(&mined) {
+                        if slices.len() + lines.slice_count() > MAX_SLICES {
+                            write_all_vectored(out, &mut slices).map_err(Error::Fs)?;
+                            slices.clear();
+                        }
+                        lines.io_slices(&mut slices);
+                        record(audit, query, mined, holdout);
                     }
+                    write_all_vectored(out, &mut slices).map_err(Error::Fs)?;
                 }
                 Ok(())
             });
