@@ -10,8 +10,10 @@
 # 3. Speed, ROUNDS rounds interleaved: `dredge mine` (dense and bm25 candidates)
 #    against the same algorithm in numpy + faiss (peer_numpy.py) and against
 #    sentence-transformers' mine_hard_negatives with cached embeddings
-#    (peer_st.py), all on the same MiniLM vectors, depth 200, 15 negatives,
-#    relative margin 0.05, 2 threads. Timed: the mining step after loading.
+#    (peer_st.py: torch top-k, faiss, and torch plus writing its dataset as JSONL
+#    with `to_json`, as dredge writes its file), all on the same MiniLM vectors,
+#    depth 200, 15 negatives, relative margin 0.05, 2 threads. Timed: the mining
+#    step after loading.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-5}
@@ -65,10 +67,13 @@ print(json.dumps({'round': $i, 'who': 'dredge mine ($cand)', 'seconds': t['mine_
     | python3 -c "import json,sys; r=json.loads(sys.stdin.read()); print(json.dumps({'round': $i, 'who': 'numpy + faiss (dense)', 'seconds': r['seconds']}))" \
     | tee -a "$out/speed.jsonl"
   if "$py" -c "import sentence_transformers, datasets" 2> /dev/null; then
-    for faiss in "" --faiss; do
+    for variant in torch faiss torch-write; do
+      extra=()
+      [ "$variant" = faiss ] && extra=(--faiss)
+      [ "$variant" = torch-write ] && extra=(--write "$out/speed-st.jsonl")
       "$py" benches/mine/peer_st.py --data "$data" --qrels "$out/split/visible.tsv" --vectors "$emb" --model "$model" \
-        --relative-margin 0.05 --threads 2 $faiss 2> /dev/null \
-        | python3 -c "import json,sys; r=json.loads(sys.stdin.read().splitlines()[-1]); print(json.dumps({'round': $i, 'who': 'sentence-transformers mine_hard_negatives' + (' (faiss)' if r['faiss'] else ' (torch)'), 'seconds': r['seconds']}))" \
+        --relative-margin 0.05 --threads 2 "${extra[@]}" 2> /dev/null \
+        | python3 -c "import json,sys; r=json.loads(sys.stdin.read().splitlines()[-1]); print(json.dumps({'round': $i, 'who': 'sentence-transformers mine_hard_negatives' + (' (faiss)' if r['faiss'] else ' (torch)') + (' + to_json' if 'to_json' in r['peer'] else ''), 'seconds': r['seconds']}))" \
         | tee -a "$out/speed.jsonl"
     done
   fi

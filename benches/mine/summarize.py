@@ -21,19 +21,22 @@ def main():
             f"| {r['candidates']} | {r['relative_margin']} | {r['false_negatives']} | {r['negatives']} | {rate} | "
             f"{r['caught']} of {r['held_out']} | {r['short_queries']} |"
         )
-    times = {}
+    times, rounds = {}, {}
     for line in (out / "speed.jsonl").read_text().splitlines():
         r = json.loads(line)
         times.setdefault(r["who"], []).append(r["seconds"])
-    base = statistics.median(times.get("dredge mine (dense)", [float("nan")]))
-    print(f"\n| mining step, SciFact train ({queries} queries) | median s | queries/s | time vs dredge mine (dense) |")
-    print("|---|---|---|---|")
+        rounds.setdefault(r["round"], {})[r["who"]] = r["seconds"]
+    ref = "dredge mine (dense)"
+    base = statistics.median(times.get(ref, [float("nan")]))
+    print(f"\n| mining step, SciFact train ({queries} queries) | median s | queries/s | time vs dredge mine (dense): ratio of medians | median of per-round ratios |")
+    print("|---|---|---|---|---|")
     for who, ts in times.items():
         m = statistics.median(ts)
-        print(f"| {who} | {m:.3f} | {queries / m:,.0f} | {m / base:.1f}x |")
+        paired = [r[who] / r[ref] for r in rounds.values() if who in r and ref in r]
+        per_round = f"{statistics.median(paired):.1f}x" if paired else "n/a"
+        print(f"| {who} | {m:.3f} | {queries / m:,.0f} | {m / base:.1f}x | {per_round} |")
     print(f"\n(medians of {max(len(t) for t in times.values())} rounds; min..max per row: "
           + "; ".join(f"{w}: {min(t):.3f}..{max(t):.3f}" for w, t in times.items()) + ")")
-
 
 if __name__ == "__main__":
     main()

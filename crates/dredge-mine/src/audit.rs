@@ -76,32 +76,68 @@ impl ScoreSample {
 
     /// Summary statistics.
     pub fn quantiles(&self) -> Quantiles {
-        let mut sorted = self.reservoir.clone();
-        sorted.sort_unstable_by(f32::total_cmp);
+        // The ranks the quantiles interpolate between, found by selection rather than
+        // a sort of the whole reservoir (this runs once, after the mining, on up to
+        // 100,000 scores).
+        const PS: [f64; 5] = [0.05, 0.25, 0.5, 0.75, 0.95];
+        let n = self.reservoir.len();
+        let bounds = |p: f64| {
+            let pos = p * n.saturating_sub(1) as f64;
+            (pos.floor() as usize, pos.ceil() as usize, pos - pos.floor())
+        };
+        let mut ranks: Vec<usize> = PS
+            .iter()
+            .flat_map(|&p| {
+                let (lo, hi, _) = bounds(p);
+                [lo, hi]
+            })
+            .collect();
+        ranks.sort_unstable();
+        ranks.dedup();
+        let mut values = self.reservoir.clone();
+        let at = if n == 0 {
+            Vec::new()
+        } else {
+            order_statistics(&mut values, &ranks)
+        };
+        let value = |r: usize| at[ranks.binary_search(&r).expect("a selected rank")] as f64;
         let q = |p: f64| -> Option<f64> {
-            if sorted.is_empty() {
+            if n == 0 {
                 return None;
             }
             // Linear interpolation between closest ranks (numpy's default).
-            let pos = p * (sorted.len() - 1) as f64;
-            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-            let frac = pos - lo as f64;
-            Some(sorted[lo] as f64 + (sorted[hi] as f64 - sorted[lo] as f64) * frac)
+            let (lo, hi, frac) = bounds(p);
+            Some(value(lo) + (value(hi) - value(lo)) * frac)
         };
         let some = self.count > 0;
         Quantiles {
             count: self.count,
             mean: some.then(|| self.sum / self.count as f64),
             min: some.then_some(self.min as f64),
-            p05: q(0.05),
-            p25: q(0.25),
-            median: q(0.5),
-            p75: q(0.75),
-            p95: q(0.95),
+            p05: q(PS[0]),
+            p25: q(PS[1]),
+            median: q(PS[2]),
+            p75: q(PS[3]),
+            p95: q(PS[4]),
             max: some.then_some(self.max as f64),
             exact: self.count as usize <= SAMPLE_CAPACITY,
         }
     }
+}
+
+/// The values of `values` at `ranks` (ascending, distinct, each below its length)
+/// in ascending order, by successive quickselects: each leaves the smaller values
+/// before its rank, so the next one searches only the rest. `values` is reordered.
+fn order_statistics(values: &mut [f32], ranks: &[usize]) -> Vec<f32> {
+    let mut from = 0;
+    ranks
+        .iter()
+        .map(|&r| {
+            let (_, nth, _) = values[from..].select_nth_unstable_by(r - from, f32::total_cmp);
+            from = r;
+            *nth
+        })
+        .collect()
 }
 
 /// Quantiles of a score distribution (`null` when it is empty).
@@ -496,6 +532,25 @@ mod tests {
         assert!(q.exact);
         let empty = ScoreSample::new(1).quantiles();
         assert_eq!((empty.count, empty.median), (0, None));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn order_statistics_equal_a_sort(
+            values in proptest::collection::vec(-5i8..5, 1..200),
+            picks in proptest::collection::vec(0usize..1000, 1..12),
+        ) {
+            let values: Vec<f32> = values.iter().map(|&v| f32::from(v) / 2.0).collect();
+            let mut ranks: Vec<usize> = picks.iter().map(|p| p % values.len()).collect();
+            ranks.sort_unstable();
+            ranks.dedup();
+            let mut sorted = values.clone();
+            sorted.sort_unstable_by(f32::total_cmp);
+            let mut work = values.clone();
+            let got = order_statistics(&mut work, &ranks);
+            let expect: Vec<f32> = ranks.iter().map(|&r| sorted[r]).collect();
+            proptest::prop_assert_eq!(got, expect);
+        }
     }
 
     #[test]
