@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use dredge_ann::{Ann, DenseIndex, Similarity};
+use dredge_ann::{DenseIndex, Similarity};
 use dredge_core::{DocStore, Fusion, HybridRetriever, Qrels, Retriever, dataset};
 use dredge_mine::{
     Audit, BeirInput, FilterOrder, Holdout, MineConfig, MineQuery, Miner, OnShort, OutputFormat,
@@ -94,23 +94,11 @@ fn ids_beside(vectors: &Path, given: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| vectors.with_extension("ids.txt"))
 }
 
-/// A flat (exact) dense index of `--doc-vectors`, aligned to the index's documents,
-/// in a temporary folder removed when dropped.
-struct TempDense {
-    dir: PathBuf,
-}
-
-impl Drop for TempDense {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn open_dense(
     index: &IndexDir,
     args: &MineArgs,
     docs: &DocStore,
-) -> anyhow::Result<(Arc<dyn Retriever>, Option<TempDense>)> {
+) -> anyhow::Result<Arc<dyn Retriever>> {
     let Some(vectors) = &args.doc_vectors else {
         if !index.has_dense() {
             bail!(
@@ -119,34 +107,32 @@ fn open_dense(
             );
         }
         // The index's own vectors, searched exactly.
-        return Ok((crate::retrieval::exact_dense(index, None)?, None));
+        return crate::retrieval::exact_dense(index, None);
     };
     let ids = ids_beside(vectors, args.doc_ids.as_deref());
     let matrix = dredge_ann::read_doc_vectors(vectors, &ids, docs)?;
-    let temp = TempDense {
-        dir: std::env::temp_dir().join(format!("dredge-mine-dense-{}", std::process::id())),
-    };
-    let index = DenseIndex::build(&temp.dir, &matrix, Similarity::Cosine, &Ann::Flat)?;
-    Ok((Arc::new(index), Some(temp)))
+    // A flat (exact) index of `--doc-vectors`, aligned to the index's documents,
+    // held in memory for this run.
+    Ok(Arc::new(DenseIndex::in_memory(matrix, Similarity::Cosine)?))
 }
 
-/// The candidate source, and the temporary dense index it may use.
+/// The candidate source.
 fn open_candidates(
     index: &IndexDir,
     args: &MineArgs,
     docs: &DocStore,
-) -> anyhow::Result<(Arc<dyn Retriever>, Option<TempDense>)> {
+) -> anyhow::Result<Arc<dyn Retriever>> {
     let bm25 = || -> anyhow::Result<Arc<dyn Retriever>> {
         Ok(Arc::new(index.bm25().context("BM25 candidates")?))
     };
     match args.candidates.as_str() {
-        "bm25" => Ok((bm25()?, None)),
+        "bm25" => bm25(),
         "dense" => open_dense(index, args, docs),
         _ => {
-            let (dense, temp) = open_dense(index, args, docs)?;
+            let dense = open_dense(index, args, docs)?;
             let hybrid =
                 HybridRetriever::new(bm25()?, dense, Fusion::Rrf { k: args.rrf_k }, args.depth)?;
-            Ok((Arc::new(hybrid), temp))
+            Ok(Arc::new(hybrid))
         }
     }
 }
@@ -291,7 +277,7 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
 fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
     let index = IndexDir::open(&args.index)?;
     let docs: DocStore = index.docs()?;
-    let (retriever, _temp_dense) = open_candidates(&index, args, &docs)?;
+    let retriever = open_candidates(&index, args, &docs)?;
     let vectors = query_vectors(&index, args)?;
     let attach = with_vector(&vectors);
     let holdout = match &args.holdout_qrels {

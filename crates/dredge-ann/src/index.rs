@@ -75,7 +75,8 @@ pub struct Manifest {
 /// (HNSW scratch buffers are pooled, exact search reuses its per-thread heaps).
 #[derive(Debug)]
 pub struct DenseIndex {
-    dir: PathBuf,
+    /// The folder it was opened from; `None` for an index held in memory.
+    dir: Option<PathBuf>,
     manifest: Manifest,
     store: VectorStore,
     graph: Option<Graph>,
@@ -99,52 +100,8 @@ impl DenseIndex {
         ann: &Ann,
     ) -> Result<DenseIndex> {
         let dir = dir.as_ref();
-        if vectors.rows == 0 || vectors.cols == 0 {
-            return Err(Error::Parameter(format!(
-                "cannot build a dense index of {} x {} vectors",
-                vectors.rows, vectors.cols
-            )));
-        }
-        if vectors.data.len() != vectors.rows * vectors.cols {
-            return Err(Error::Parameter(format!(
-                "matrix of {} x {} holds {} values",
-                vectors.rows,
-                vectors.cols,
-                vectors.data.len()
-            )));
-        }
-        if let Ann::Hnsw(params) = ann {
-            params.check()?;
-        }
+        let data = checked_rows(vectors, similarity, ann)?;
         let dim = vectors.cols;
-        let bad_row = vectors
-            .data
-            .chunks_exact(dim)
-            .position(|r| r.iter().any(|v| !v.is_finite()));
-        if let Some(row) = bad_row {
-            return Err(Error::Parameter(format!(
-                "vector of document {row} contains NaN or infinite values"
-            )));
-        }
-        // Cosine needs unit rows. Rows already normalised (as most embedding models
-        // output them) are stored as given, without a copy.
-        let unit = |row: &[f32]| (kernels::sq_norm(row) - 1.0).abs() <= UNIT_TOLERANCE;
-        let data: Cow<'_, [f32]> = if similarity.normalizes()
-            && !vectors.data.par_chunks_exact(dim).all(unit)
-        {
-            let mut data = vectors.data.clone();
-            let zero = data
-                .par_chunks_exact_mut(dim)
-                .position_first(|row| !kernels::normalize(row));
-            if let Some(row) = zero {
-                return Err(Error::Parameter(format!(
-                    "vector of document {row} is all zeros and cannot be normalised for cosine similarity"
-                )));
-            }
-            Cow::Owned(data)
-        } else {
-            Cow::Borrowed(&vectors.data)
-        };
         fs_err::create_dir_all(dir)?;
         let vectors_path = dir.join(VECTORS_FILE);
         let graph_path = dir.join(GRAPH_FILE);
@@ -174,6 +131,36 @@ impl DenseIndex {
         };
         write_json(dir.join(MANIFEST_FILE), &manifest)?;
         DenseIndex::open(dir)
+    }
+
+    /// A flat (exact-search) index of `vectors` held in memory, for one run: what
+    /// [`DenseIndex::build`] with [`Ann::Flat`] gives, checked the same way, without
+    /// writing, syncing and mapping a file that would be deleted at the end (mining
+    /// with `--doc-vectors`).
+    pub fn in_memory(vectors: Matrix, similarity: Similarity) -> Result<DenseIndex> {
+        let dim = vectors.cols;
+        let rows = match checked_rows(&vectors, similarity, &Ann::Flat)? {
+            Cow::Owned(normalised) => normalised,
+            Cow::Borrowed(_) => vectors.data,
+        };
+        let manifest = Manifest {
+            format: FORMAT_NAME.into(),
+            version: FORMAT_VERSION,
+            similarity,
+            dimension: dim,
+            count: vectors.rows,
+            ann: Ann::Flat,
+            tool: concat!("dredge-ann ", env!("CARGO_PKG_VERSION")).into(),
+        };
+        Ok(DenseIndex {
+            dir: None,
+            manifest,
+            store: VectorStore::in_memory(rows, dim, similarity.normalizes()),
+            graph: None,
+            pool: ScratchPool::default(),
+            ef: DEFAULT_EF,
+            exact: false,
+        })
     }
 
     /// Opens an index written by [`DenseIndex::build`], checking that its files
@@ -210,7 +197,7 @@ impl DenseIndex {
             Ann::Flat => (Self::open_vectors(dir, &manifest)?, None),
         };
         Ok(DenseIndex {
-            dir: dir.to_path_buf(),
+            dir: Some(dir.to_path_buf()),
             manifest,
             store,
             graph,
@@ -262,9 +249,10 @@ impl DenseIndex {
         self
     }
 
-    /// The folder the index lives in.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The folder the index lives in (`None` for one built with
+    /// [`DenseIndex::in_memory`]).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
     /// The manifest.
@@ -505,4 +493,61 @@ impl Retriever for DenseIndex {
     fn score(&self, query: &QueryInput<'_>, docs: &[DocId]) -> dredge_core::Result<Vec<Score>> {
         DenseIndex::score(self, query_vector(query)?, docs).map_err(dredge_core::Error::retriever)
     }
+}
+
+/// `vectors` checked for an index (a non-empty shape that matches the data, finite
+/// values, valid HNSW parameters) and, for cosine, normalised: rows already of unit
+/// norm (as most embedding models give them) are borrowed as they are.
+fn checked_rows<'v>(
+    vectors: &'v Matrix,
+    similarity: Similarity,
+    ann: &Ann,
+) -> Result<Cow<'v, [f32]>> {
+    if vectors.rows == 0 || vectors.cols == 0 {
+        return Err(Error::Parameter(format!(
+            "cannot build a dense index of {} x {} vectors",
+            vectors.rows, vectors.cols
+        )));
+    }
+    if vectors.data.len() != vectors.rows * vectors.cols {
+        return Err(Error::Parameter(format!(
+            "matrix of {} x {} holds {} values",
+            vectors.rows,
+            vectors.cols,
+            vectors.data.len()
+        )));
+    }
+    if let Ann::Hnsw(params) = ann {
+        params.check()?;
+    }
+    let dim = vectors.cols;
+    let bad_row = vectors
+        .data
+        .chunks_exact(dim)
+        .position(|r| r.iter().any(|v| !v.is_finite()));
+    if let Some(row) = bad_row {
+        return Err(Error::Parameter(format!(
+            "vector of document {row} contains NaN or infinite values"
+        )));
+    }
+    // Cosine needs unit rows. Rows already normalised (as most embedding models
+    // output them) are stored as given, without a copy.
+    let unit = |row: &[f32]| (kernels::sq_norm(row) - 1.0).abs() <= UNIT_TOLERANCE;
+    let data: Cow<'_, [f32]> = if similarity.normalizes()
+        && !vectors.data.par_chunks_exact(dim).all(unit)
+    {
+        let mut data = vectors.data.clone();
+        let zero = data
+            .par_chunks_exact_mut(dim)
+            .position_first(|row| !kernels::normalize(row));
+        if let Some(row) = zero {
+            return Err(Error::Parameter(format!(
+                "vector of document {row} is all zeros and cannot be normalised for cosine similarity"
+            )));
+        }
+        Cow::Owned(data)
+    } else {
+        Cow::Borrowed(&vectors.data)
+    };
+    Ok(data)
 }

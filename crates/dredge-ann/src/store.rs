@@ -1,4 +1,5 @@
-//! The vector store: f32 rows in [`DocId`] order, written once and memory-mapped.
+//! The vector store: f32 rows in [`DocId`] order, written once and memory-mapped
+//! (or, for an index that lives for one run, held in memory).
 //!
 //! On disk (`vectors.bin`, little-endian):
 //!
@@ -38,10 +39,11 @@ const MAGIC: &[u8; 8] = b"DRVECS\0\x01";
 const HEADER: usize = 64;
 const FLAG_NORMALIZED: u64 = 1;
 
-/// Memory-mapped rows of an index, by [`DocId`].
+/// Rows of an index, by [`DocId`]: mapped from its file, or held in memory (an
+/// index built for one run, [`crate::DenseIndex::in_memory`]).
 #[derive(Debug)]
 pub struct VectorStore {
-    map: Mmap,
+    backing: Backing,
     rows: usize,
     dim: usize,
     normalized: bool,
@@ -53,7 +55,37 @@ pub struct VectorStore {
     norms_at: usize,
 }
 
+/// Where a store's `f32`s are.
+#[derive(Debug)]
+enum Backing {
+    /// A mapped index file (its length is a multiple of 4).
+    Map(Mmap),
+    /// The rows, then the squared norms.
+    Owned(Vec<f32>),
+}
+
 impl VectorStore {
+    /// A store holding `data` (`rows x dim`, row-major) in memory, with the squared
+    /// norms of its rows. `normalized` records that the rows have unit norm.
+    pub(crate) fn in_memory(mut data: Vec<f32>, dim: usize, normalized: bool) -> Self {
+        assert!(
+            dim > 0 && data.len().is_multiple_of(dim),
+            "rows of {dim} values"
+        );
+        let rows = data.len() / dim;
+        let norms: Vec<f32> = data.chunks_exact(dim).map(kernels::sq_norm).collect();
+        data.extend_from_slice(&norms);
+        VectorStore {
+            backing: Backing::Owned(data),
+            rows,
+            dim,
+            normalized,
+            first: 0,
+            stride: dim,
+            norms_at: rows * dim,
+        }
+    }
+
     /// Writes `data` (`rows x dim`, row-major) to `path` atomically, with the
     /// squared norms of its rows. `normalized` records that the rows have unit norm.
     pub(crate) fn write(path: &Path, data: &[f32], dim: usize, normalized: bool) -> Result<()> {
@@ -105,7 +137,7 @@ impl VectorStore {
             .map_err(|e| bad(format!("misaligned data ({e})")))?;
         let (rows, dim) = (rows as usize, dim as usize);
         Ok(VectorStore {
-            map,
+            backing: Backing::Map(map),
             rows,
             dim,
             normalized: flags & FLAG_NORMALIZED != 0,
@@ -127,7 +159,7 @@ impl VectorStore {
         (first, stride, norms_at): (usize, usize, usize),
     ) -> Self {
         let store = VectorStore {
-            map,
+            backing: Backing::Map(map),
             rows,
             dim,
             normalized,
@@ -164,9 +196,12 @@ impl VectorStore {
         self.normalized
     }
 
-    /// The whole mapping as `f32`s (its length is a multiple of 4).
+    /// All the `f32`s: the whole mapping, or the rows and norms held in memory.
     fn floats(&self) -> &[f32] {
-        bytemuck::cast_slice(&self.map[..])
+        match &self.backing {
+            Backing::Map(map) => bytemuck::cast_slice(&map[..]),
+            Backing::Owned(data) => data,
+        }
     }
 
     /// Squared L2 norms of the rows.

@@ -218,6 +218,72 @@ fn index_survives_a_round_trip_and_flat_is_exact() {
     assert!(!flat_dir.join("hnsw.bin").exists() && flat_dir.join("vectors.bin").exists());
 }
 
+#[test]
+fn an_index_in_memory_equals_a_built_flat_index() {
+    // Unnormalised rows, so that cosine makes a normalised copy.
+    let (data, queries) = data_and_queries(500, 12, 16, 9);
+    let scaled = Matrix {
+        rows: data.rows,
+        cols: data.cols,
+        data: data.data.iter().map(|v| v * 3.0).collect(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let docs: Vec<DocId> = (0..500).map(DocId).collect();
+    for (matrix, sim) in [
+        (&data, Similarity::Cosine),
+        (&scaled, Similarity::Cosine),
+        (&scaled, Similarity::InnerProduct),
+        (&scaled, Similarity::L2),
+    ] {
+        let flat =
+            DenseIndex::build(dir.path().join(sim.to_string()), matrix, sim, &Ann::Flat).unwrap();
+        let memory = DenseIndex::in_memory(matrix.clone(), sim).unwrap();
+        assert_eq!(memory.dir(), None);
+        assert_eq!(
+            (
+                memory.len(),
+                memory.dimension(),
+                memory.similarity(),
+                memory.ann()
+            ),
+            (flat.len(), flat.dimension(), flat.similarity(), flat.ann())
+        );
+        assert_eq!(memory.vectors().sq_norms(), flat.vectors().sq_norms());
+        assert_eq!(
+            memory.search_batch(&queries, 40, 0).unwrap(),
+            flat.search_batch(&queries, 40, 0).unwrap(),
+            "{sim}"
+        );
+        for i in 0..queries.rows {
+            let q = queries.row(i);
+            assert_eq!(
+                memory.search_exact(q, 25).unwrap(),
+                flat.search_exact(q, 25).unwrap()
+            );
+            assert_eq!(
+                memory.score(q, &docs).unwrap(),
+                flat.score(q, &docs).unwrap()
+            );
+        }
+    }
+    // Bad input is refused as by `build`.
+    let nan = Matrix {
+        rows: 2,
+        cols: 2,
+        data: vec![1.0, 1.0, f32::NAN, 0.0],
+    };
+    let err = DenseIndex::in_memory(nan, Similarity::Cosine)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("document 1 contains NaN"), "{err}");
+    let empty = Matrix {
+        rows: 0,
+        cols: 4,
+        data: vec![],
+    };
+    assert!(DenseIndex::in_memory(empty, Similarity::Cosine).is_err());
+}
+
 fn file_bytes(path: &Path) -> Vec<u8> {
     fs_err::read(path).unwrap()
 }
