@@ -14,6 +14,7 @@
 #    with `to_json`, as dredge writes its file), all on the same MiniLM vectors,
 #    depth 200, 15 negatives, relative margin 0.05, 2 threads. Timed: the mining
 #    step after loading.
+# 4. The whole commands (process start, loading, mining, writing), 3 rounds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-5}
@@ -76,6 +77,24 @@ print(json.dumps({'round': $i, 'who': 'dredge mine ($cand)', 'seconds': t['mine_
         | python3 -c "import json,sys; r=json.loads(sys.stdin.read().splitlines()[-1]); print(json.dumps({'round': $i, 'who': 'sentence-transformers mine_hard_negatives' + (' (faiss)' if r['faiss'] else ' (torch)') + (' + to_json' if 'to_json' in r['peer'] else ''), 'seconds': r['seconds']}))" \
         | tee -a "$out/speed.jsonl"
     done
+  fi
+done
+echo "== whole commands, wall time (3 rounds)"
+: > "$out/e2e.jsonl"
+wall() { # who, command...: one line of e2e.jsonl with the command's wall time
+  local who=$1; shift
+  local t0 t1; t0=$(date +%s.%N); "$@" > /dev/null 2>&1; t1=$(date +%s.%N)
+  python3 -c "import json; print(json.dumps({'who': '$who', 'seconds': $t1 - $t0}))" | tee -a "$out/e2e.jsonl"
+}
+for i in 1 2 3; do
+  wall "dredge mine (dense)" "$dredge" mine "${common[@]}" "${vectors[@]}" --candidates dense --relative-margin 0.05 \
+    --out "$out/e2e-dredge.jsonl"
+  wall "numpy + faiss (dense)" "$py" benches/mine/peer_numpy.py --data "$data" --qrels "$out/split/visible.tsv" \
+    --vectors "$emb" --out "$out/e2e-numpy.jsonl" --relative-margin 0.05 --threads 2
+  if "$py" -c "import sentence_transformers, datasets" 2> /dev/null; then
+    wall "sentence-transformers mine_hard_negatives (torch) + to_json" "$py" benches/mine/peer_st.py --data "$data" \
+      --qrels "$out/split/visible.tsv" --vectors "$emb" --model "$model" --relative-margin 0.05 --threads 2 \
+      --write "$out/e2e-st.jsonl"
   fi
 done
 python3 benches/mine/summarize.py "$out"

@@ -37,6 +37,19 @@ def main():
         print(f"| {who} | {m:.3f} | {queries / m:,.0f} | {m / base:.1f}x | {per_round} |")
     print(f"\n(medians of {max(len(t) for t in times.values())} rounds; min..max per row: "
           + "; ".join(f"{w}: {min(t):.3f}..{max(t):.3f}" for w, t in times.items()) + ")")
+    e2e = out / "e2e.jsonl"
+    if e2e.exists():
+        whole = {}
+        for line in e2e.read_text().splitlines():
+            r = json.loads(line)
+            whole.setdefault(r["who"], []).append(r["seconds"])
+        ref = statistics.median(whole.get("dredge mine (dense)", [float("nan")]))
+        print("\n| whole command, SciFact train | median wall s | vs dredge mine |")
+        print("|---|---|---|")
+        for who, ts in whole.items():
+            m = statistics.median(ts)
+            print(f"| {who} | {m:.2f} | {m / ref:.0f}x |")
+
 
 if __name__ == "__main__":
     main()
