@@ -69,9 +69,25 @@ pub struct Manifest {
     pub tool: String,
 }
 
+impl Manifest {
+    /// The manifest of an index this version of dredge builds.
+    fn new(similarity: Similarity, dimension: usize, count: usize, ann: Ann) -> Self {
+        Manifest {
+            format: FORMAT_NAME.into(),
+            version: FORMAT_VERSION,
+            similarity,
+            dimension,
+            count,
+            ann,
+            tool: concat!("dredge-ann ", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
 /// A dense vector index over the documents of a corpus, by [`DocId`].
 ///
-/// Opened indexes are memory-mapped; searching allocates only the returned hits
+/// Opened indexes are memory-mapped ([`DenseIndex::in_memory`] holds its rows in
+/// memory); searching allocates only the returned hits
 /// (HNSW scratch buffers are pooled, exact search reuses its per-thread heaps).
 #[derive(Debug)]
 pub struct DenseIndex {
@@ -120,15 +136,7 @@ impl DenseIndex {
             fs_err::remove_file(&stale)?;
         }
         drop(data);
-        let manifest = Manifest {
-            format: FORMAT_NAME.into(),
-            version: FORMAT_VERSION,
-            similarity,
-            dimension: dim,
-            count: vectors.rows,
-            ann: *ann,
-            tool: concat!("dredge-ann ", env!("CARGO_PKG_VERSION")).into(),
-        };
+        let manifest = Manifest::new(similarity, dim, vectors.rows, *ann);
         write_json(dir.join(MANIFEST_FILE), &manifest)?;
         DenseIndex::open(dir)
     }
@@ -143,18 +151,9 @@ impl DenseIndex {
             Cow::Owned(normalised) => normalised,
             Cow::Borrowed(_) => vectors.data,
         };
-        let manifest = Manifest {
-            format: FORMAT_NAME.into(),
-            version: FORMAT_VERSION,
-            similarity,
-            dimension: dim,
-            count: vectors.rows,
-            ann: Ann::Flat,
-            tool: concat!("dredge-ann ", env!("CARGO_PKG_VERSION")).into(),
-        };
         Ok(DenseIndex {
             dir: None,
-            manifest,
+            manifest: Manifest::new(similarity, dim, vectors.rows, Ann::Flat),
             store: VectorStore::in_memory(rows, dim, similarity.normalizes()),
             graph: None,
             pool: ScratchPool::default(),

@@ -92,6 +92,6 @@ pub use input::{
     PositiveGroups,
 };
 pub use miner::{MinedQuery, Miner};
-pub use output::{Negative, write_lines};
+pub use output::{Lines, Negative, write_lines};
 pub use plot::{html, svg};
 pub use text::{TextKeys, document_key, text_key};

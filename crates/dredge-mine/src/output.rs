@@ -11,7 +11,8 @@ use crate::input::{MineQuery, Positive};
 /// rather than copied: the write copies them once, from where they lie.
 const BORROW_MIN: usize = 128;
 
-/// Most slices handed to one vectored write (Linux's `IOV_MAX` is 1,024).
+/// Slices the writer gathers for one vectored write (Linux's `IOV_MAX` is 1,024;
+/// given more, a file takes the first 1,024 and [`write_all_vectored`] the rest).
 pub(crate) const MAX_SLICES: usize = 1024;
 
 /// A mined negative.
@@ -468,6 +469,22 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn more_slices_than_one_write_takes_reach_the_file_in_order() {
+        // A query's rows can hold more than MAX_SLICES slices (triplets of many
+        // positives and negatives); the file writes what it can per call.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let pieces: Vec<Vec<u8>> = (0..3 * MAX_SLICES)
+            .map(|i| format!("{i:05}-").repeat(1 + i % 40).into_bytes())
+            .collect();
+        let mut slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
+        let mut file = dredge_core::AtomicFile::create(&path).unwrap();
+        write_all_vectored(&mut file, &mut slices).unwrap();
+        file.commit().unwrap();
+        assert_eq!(fs_err::read(&path).unwrap(), pieces.concat());
     }
 
     #[test]
