@@ -201,21 +201,21 @@ fn index_survives_a_round_trip_and_flat_is_exact() {
     let flat_again = dir.path().join("flat-again");
     DenseIndex::build(&flat_again, &data, Similarity::InnerProduct, &Ann::Flat).unwrap();
     let flat = DenseIndex::open(&flat_again).unwrap();
-    let docs: Vec<DocId> = (0..700).map(DocId).collect();
-    for i in 0..queries.rows {
-        let q = queries.row(i);
-        assert_eq!(
-            rebuilt.search_exact(q, 50).unwrap(),
-            flat.search_exact(q, 50).unwrap()
-        );
-        assert_eq!(
-            rebuilt.score(q, &docs).unwrap(),
-            flat.score(q, &docs).unwrap()
-        );
-    }
+    assert_same_exact_search_and_scores(&rebuilt, &flat, &queries, 50);
     assert_eq!(rebuilt.vectors().sq_norms(), flat.vectors().sq_norms());
     DenseIndex::build(&flat_dir, &data, Similarity::InnerProduct, &Ann::Flat).unwrap();
     assert!(!flat_dir.join("hnsw.bin").exists() && flat_dir.join("vectors.bin").exists());
+}
+
+/// Exact search (top `k`) and the scores of every document are the same from `a` as
+/// from `b`, for each query.
+fn assert_same_exact_search_and_scores(a: &DenseIndex, b: &DenseIndex, queries: &Matrix, k: usize) {
+    let docs: Vec<DocId> = (0..b.len() as u32).map(DocId).collect();
+    for i in 0..queries.rows {
+        let q = queries.row(i);
+        assert_eq!(a.search_exact(q, k).unwrap(), b.search_exact(q, k).unwrap());
+        assert_eq!(a.score(q, &docs).unwrap(), b.score(q, &docs).unwrap());
+    }
 }
 
 #[test]
@@ -228,7 +228,6 @@ fn an_index_in_memory_equals_a_built_flat_index() {
         data: data.data.iter().map(|v| v * 3.0).collect(),
     };
     let dir = tempfile::tempdir().unwrap();
-    let docs: Vec<DocId> = (0..500).map(DocId).collect();
     for (matrix, sim) in [
         (&data, Similarity::Cosine),
         (&scaled, Similarity::Cosine),
@@ -254,17 +253,7 @@ fn an_index_in_memory_equals_a_built_flat_index() {
             flat.search_batch(&queries, 40, 0).unwrap(),
             "{sim}"
         );
-        for i in 0..queries.rows {
-            let q = queries.row(i);
-            assert_eq!(
-                memory.search_exact(q, 25).unwrap(),
-                flat.search_exact(q, 25).unwrap()
-            );
-            assert_eq!(
-                memory.score(q, &docs).unwrap(),
-                flat.score(q, &docs).unwrap()
-            );
-        }
+        assert_same_exact_search_and_scores(&memory, &flat, &queries, 25);
     }
     // Bad input is refused as by `build`.
     let nan = Matrix {
