@@ -166,8 +166,10 @@ fn pad8(len: usize) -> usize {
     len.div_ceil(8) * 8
 }
 
-fn pad64(len: usize) -> usize {
-    len.div_ceil(64) * 64
+/// Where the layer-0 records of a graph of `n` points start: after the header, the
+/// levels and the first-upper-list table, on a record boundary.
+fn level0_offset(n: usize) -> usize {
+    (HEADER + pad8(n) + (n + 1) * 4).div_ceil(RECORD_ALIGN) * RECORD_ALIGN
 }
 
 /// The `u32` words of a layer-0 record of a `dim`-dimensional point with `m0` slots.
@@ -207,8 +209,7 @@ impl GraphData {
             f.write_all(first).map_err(io)?;
             f.write_all(&vec![
                 0u8;
-                pad64(HEADER + pad8(n) + first.len())
-                    - (HEADER + pad8(n) + first.len())
+                level0_offset(n) - (HEADER + pad8(n) + first.len())
             ])
             .map_err(io)?;
             let words = record_words(dim, self.m0);
@@ -222,11 +223,8 @@ impl GraphData {
                 f.write_all(bytemuck::cast_slice(&record)).map_err(io)?;
             }
             f.write_all(bytemuck::cast_slice(&self.upper)).map_err(io)?;
-            let norms: Vec<f32> = data
-                .chunks_exact(dim)
-                .map(crate::kernels::sq_norm)
-                .collect();
-            f.write_all(bytemuck::cast_slice(&norms)).map_err(io)
+            f.write_all(bytemuck::cast_slice(&crate::store::sq_norms_of(data, dim)))
+                .map_err(io)
         })?;
         Ok(())
     }
@@ -279,7 +277,7 @@ impl Graph {
         let size = |parts: &[Option<u64>]| parts.iter().try_fold(0u64, |a, p| a.checked_add((*p)?));
         let blocks_len = blocks.checked_mul(1 + m as u64);
         let record = record_words(dim, m0);
-        let level0_at = pad64(HEADER + pad8(n) + (n + 1) * 4);
+        let level0_at = level0_offset(n);
         let expected = size(&[
             Some(level0_at as u64),
             (n as u64).checked_mul(record as u64 * 4),
@@ -398,23 +396,11 @@ impl Graph {
         Ok(())
     }
 
-    /// The count word and slot capacity of a list.
-    fn raw_list(&self, point: u32, layer: usize) -> (u32, usize) {
-        if layer == 0 {
-            (
-                self.level0()[point as usize * self.record + self.dim],
-                self.m0,
-            )
-        } else {
-            let block = self.first_upper()[point as usize] as usize + layer - 1;
-            (self.upper()[block * (1 + self.m)], self.m)
-        }
-    }
-
-    /// The neighbours of `point` at `layer` (the point must be on that layer).
+    /// Where the list of `point` at `layer` is: the words that hold it, the position
+    /// of its count word among them, and its slot capacity.
     #[inline]
-    fn neighbours(&self, point: u32, layer: usize) -> &[u32] {
-        let (list, start, slots) = if layer == 0 {
+    fn list_at(&self, point: u32, layer: usize) -> (&[u32], usize, usize) {
+        if layer == 0 {
             (
                 self.level0(),
                 point as usize * self.record + self.dim,
@@ -423,7 +409,19 @@ impl Graph {
         } else {
             let block = self.first_upper()[point as usize] as usize + layer - 1;
             (self.upper(), block * (1 + self.m), self.m)
-        };
+        }
+    }
+
+    /// The count word and slot capacity of a list.
+    fn raw_list(&self, point: u32, layer: usize) -> (u32, usize) {
+        let (words, at, slots) = self.list_at(point, layer);
+        (words[at], slots)
+    }
+
+    /// The neighbours of `point` at `layer` (the point must be on that layer).
+    #[inline]
+    fn neighbours(&self, point: u32, layer: usize) -> &[u32] {
+        let (list, start, slots) = self.list_at(point, layer);
         let count = (list[start] as usize).min(slots);
         &list[start + 1..start + 1 + count]
     }
@@ -512,9 +510,8 @@ impl Graph {
                 if results.len() < ef || d < bound {
                     candidates.push(Reverse(Cand { dist: d, point: nb }));
                     if let Some(Reverse(top)) = candidates.peek() {
-                        prefetch(
-                            &self.level0()[top.point as usize * self.record + self.dim..][..1],
-                        );
+                        let (words, at, _) = self.list_at(top.point, 0);
+                        prefetch(&words[at..=at]);
                     }
                     results.push(Cand { dist: d, point: nb });
                     if results.len() > ef {

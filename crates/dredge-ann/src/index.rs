@@ -151,15 +151,12 @@ impl DenseIndex {
             Cow::Owned(normalised) => normalised,
             Cow::Borrowed(_) => vectors.data,
         };
-        Ok(DenseIndex {
-            dir: None,
-            manifest: Manifest::new(similarity, dim, vectors.rows, Ann::Flat),
-            store: VectorStore::in_memory(rows, dim, similarity.normalizes()),
-            graph: None,
-            pool: ScratchPool::default(),
-            ef: DEFAULT_EF,
-            exact: false,
-        })
+        Ok(DenseIndex::from_parts(
+            None,
+            Manifest::new(similarity, dim, vectors.rows, Ann::Flat),
+            VectorStore::in_memory(rows, dim, similarity.normalizes()),
+            None,
+        ))
     }
 
     /// Opens an index written by [`DenseIndex::build`], checking that its files
@@ -195,15 +192,30 @@ impl DenseIndex {
             }
             Ann::Flat => (Self::open_vectors(dir, &manifest)?, None),
         };
-        Ok(DenseIndex {
-            dir: Some(dir.to_path_buf()),
+        Ok(DenseIndex::from_parts(
+            Some(dir.to_path_buf()),
+            manifest,
+            store,
+            graph,
+        ))
+    }
+
+    /// An index of these parts, with the default search settings.
+    fn from_parts(
+        dir: Option<PathBuf>,
+        manifest: Manifest,
+        store: VectorStore,
+        graph: Option<Graph>,
+    ) -> DenseIndex {
+        DenseIndex {
+            dir,
             manifest,
             store,
             graph,
             pool: ScratchPool::default(),
             ef: DEFAULT_EF,
             exact: false,
-        })
+        }
     }
 
     /// The `vectors.bin` of a flat index, checked against its manifest.

@@ -73,7 +73,7 @@ impl VectorStore {
             "rows of {dim} values"
         );
         let rows = data.len() / dim;
-        let norms: Vec<f32> = data.chunks_exact(dim).map(kernels::sq_norm).collect();
+        let norms = sq_norms_of(&data, dim);
         data.extend_from_slice(&norms);
         VectorStore {
             backing: Backing::Owned(data),
@@ -103,8 +103,8 @@ impl VectorStore {
             for chunk in data.chunks(1 << 16) {
                 f.write_all(bytemuck::cast_slice(chunk)).map_err(io)?;
             }
-            let norms: Vec<f32> = data.chunks_exact(dim).map(kernels::sq_norm).collect();
-            f.write_all(bytemuck::cast_slice(&norms)).map_err(io)
+            f.write_all(bytemuck::cast_slice(&sq_norms_of(data, dim)))
+                .map_err(io)
         })?;
         Ok(())
     }
@@ -222,6 +222,11 @@ impl VectorStore {
     pub fn get(&self, doc: DocId) -> Option<&[f32]> {
         (doc.index() < self.rows).then(|| self.row(doc))
     }
+}
+
+/// The squared L2 norm of each row of `data` (`rows x dim`), as every store keeps them.
+pub(crate) fn sq_norms_of(data: &[f32], dim: usize) -> Vec<f32> {
+    data.chunks_exact(dim).map(kernels::sq_norm).collect()
 }
 
 /// Maps an index file whose first 8 bytes are `magic` (7 bytes of name, then the
