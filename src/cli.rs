@@ -388,6 +388,30 @@ pub struct SearchArgs {
 /// How `dredge search` and `dredge eval --index` retrieve, beyond the mode.
 #[derive(Debug, Args)]
 pub struct RetrievalArgs {
+    /// BM25 settings.
+    #[command(flatten)]
+    pub bm25: Bm25Args,
+
+    /// Dense settings.
+    #[command(flatten)]
+    pub dense: DenseArgs,
+
+    /// Query vectors given instead of encoded.
+    #[command(flatten)]
+    pub vectors: QueryVectorArgs,
+
+    /// Fusion settings.
+    #[command(flatten)]
+    pub fusion: FusionArgs,
+
+    /// Hybrid: documents taken from each side before fusing (default: k, at least 100).
+    #[arg(long, value_name = "N")]
+    pub depth: Option<usize>,
+}
+
+/// BM25 parameters of a search.
+#[derive(Debug, Args)]
+pub struct Bm25Args {
     /// BM25 k1 for this search (default: the one recorded in the index).
     #[arg(long)]
     pub k1: Option<f32>,
@@ -395,11 +419,16 @@ pub struct RetrievalArgs {
     /// BM25 b for this search (default: the one recorded in the index).
     #[arg(long)]
     pub b: Option<f32>,
+}
 
+/// Which dense component and how it is searched.
+#[derive(Debug, Args)]
+pub struct DenseArgs {
     /// Dense: HNSW candidates explored per query (raised to k); higher is slower
-    /// and closer to exact.
-    #[arg(long, default_value_t = 128)]
-    pub ef: usize,
+    /// and closer to exact. Default 128 for search; `dredge mine` searches exactly
+    /// unless --ef is given.
+    #[arg(long, value_name = "EF")]
+    pub ef: Option<usize>,
 
     /// Dense: search every document exactly instead of through HNSW.
     #[arg(long)]
@@ -414,15 +443,28 @@ pub struct RetrievalArgs {
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
 
+    /// Dense: queries encoded per forward pass.
+    #[arg(long, default_value_t = 32, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub batch_size: usize,
+}
+
+/// Query vectors computed elsewhere.
+#[derive(Debug, Args)]
+pub struct QueryVectorArgs {
     /// Dense: query vectors you computed (float32 .npy, one row per query) instead
     /// of encoding the query texts; rows are matched to queries by --query-ids.
-    #[arg(long, value_name = "NPY", requires = "query_ids")]
+    #[arg(long, value_name = "NPY")]
     pub query_vectors: Option<PathBuf>,
 
-    /// The query id of each row of --query-vectors, one per line.
+    /// The query id of each row of --query-vectors, one per line (default:
+    /// FILE.ids.txt beside FILE.npy).
     #[arg(long, value_name = "FILE", requires = "query_vectors")]
     pub query_ids: Option<PathBuf>,
+}
 
+/// How a hybrid search fuses its two sides.
+#[derive(Debug, Args)]
+pub struct FusionArgs {
     /// Hybrid: how BM25 and dense rankings are combined.
     #[arg(long, value_enum, default_value_t = FusionKind::Rrf)]
     pub fusion: FusionKind,
@@ -438,14 +480,95 @@ pub struct RetrievalArgs {
     /// Hybrid, weighted: how each side's scores are normalised over its list.
     #[arg(long, value_enum, default_value_t = NormKind::Minmax)]
     pub normalize: NormKind,
+}
 
-    /// Hybrid: documents taken from each side before fusing (default: k, at least 100).
-    #[arg(long, value_name = "N")]
-    pub depth: Option<usize>,
+impl Bm25Args {
+    /// The BM25 part of a retrieval spec.
+    pub fn spec(&self) -> dredge_index::Bm25Spec {
+        dredge_index::Bm25Spec {
+            k1: self.k1,
+            b: self.b,
+        }
+    }
+}
 
-    /// Dense: queries encoded per forward pass.
-    #[arg(long, default_value_t = 32, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-    pub batch_size: usize,
+impl DenseArgs {
+    /// The dense part of a retrieval spec; without --ef or --exact, exact when
+    /// `exact_by_default` (mining), else HNSW at ef 128.
+    pub fn spec(&self, exact_by_default: bool) -> dredge_index::DenseSpec {
+        use dredge_index::DenseSearch;
+        let search = match (self.exact, self.ef) {
+            (true, _) => DenseSearch::Exact,
+            (false, Some(ef)) => DenseSearch::Hnsw { ef },
+            (false, None) if exact_by_default => DenseSearch::Exact,
+            (false, None) => DenseSearch::Hnsw {
+                ef: dredge_ann::DEFAULT_EF,
+            },
+        };
+        dredge_index::DenseSpec {
+            component: self.dense_name.clone(),
+            search,
+        }
+    }
+
+    /// How query text is encoded.
+    pub fn encoder_settings(&self) -> dredge_index::EncoderSettings {
+        dredge_index::EncoderSettings {
+            model: self.model.clone(),
+            batch_size: self.batch_size,
+        }
+    }
+}
+
+impl QueryVectorArgs {
+    /// The vectors file and its ids file (`--query-ids`, else `FILE.ids.txt`).
+    pub fn files(&self) -> Option<(PathBuf, PathBuf)> {
+        let vectors = self.query_vectors.clone()?;
+        let ids = self
+            .query_ids
+            .clone()
+            .unwrap_or_else(|| vectors.with_extension("ids.txt"));
+        Some((vectors, ids))
+    }
+}
+
+impl FusionArgs {
+    /// The fusion asked for.
+    pub fn fusion(&self) -> dredge_core::Fusion {
+        match self.fusion {
+            FusionKind::Rrf => dredge_core::Fusion::Rrf { k: self.rrf_k },
+            FusionKind::Weighted => dredge_core::Fusion::Weighted {
+                alpha: self.alpha,
+                norm: match self.normalize {
+                    NormKind::Minmax => dredge_core::ScoreNorm::MinMax,
+                    NormKind::Zscore => dredge_core::ScoreNorm::ZScore,
+                },
+            },
+        }
+    }
+}
+
+impl RetrievalArgs {
+    /// The retrieval spec of `mode` with these settings.
+    pub fn spec(&self, mode: SearchMode) -> dredge_index::Retrieval {
+        dredge_index::Retrieval::of_mode(
+            mode.into(),
+            self.bm25.spec(),
+            self.dense.spec(false),
+            self.fusion.fusion(),
+            self.depth,
+        )
+    }
+}
+
+impl From<SearchMode> for dredge_index::Mode {
+    fn from(mode: SearchMode) -> Self {
+        match mode {
+            SearchMode::Bm25 => dredge_index::Mode::Bm25,
+            SearchMode::Dense => dredge_index::Mode::Dense,
+            SearchMode::Hybrid => dredge_index::Mode::Hybrid,
+        }
+    }
 }
 
 /// Fusion of a hybrid search.
@@ -610,18 +733,21 @@ pub struct MineArgs {
     #[arg(long, value_name = "FILE")]
     pub doc_ids: Option<PathBuf>,
 
-    /// Query vectors (float32 .npy, rows named by --query-ids by query id) for
-    /// dense or hybrid candidates.
-    #[arg(long, value_name = "FILE.npy")]
-    pub query_vectors: Option<PathBuf>,
+    /// BM25 settings of the candidates.
+    #[command(flatten)]
+    pub bm25: Bm25Args,
 
-    /// Ids of --query-vectors' rows (default: FILE.ids.txt beside it).
-    #[arg(long, value_name = "FILE")]
-    pub query_ids: Option<PathBuf>,
+    /// Dense settings of the candidates (exact unless --ef is given).
+    #[command(flatten)]
+    pub dense: DenseArgs,
 
-    /// The k of reciprocal rank fusion for --candidates hybrid.
-    #[arg(long, default_value_t = 60.0)]
-    pub rrf_k: f32,
+    /// Query vectors for dense or hybrid candidates.
+    #[command(flatten)]
+    pub vectors: QueryVectorArgs,
+
+    /// Fusion of hybrid candidates (each side contributes --depth documents).
+    #[command(flatten)]
+    pub fusion: FusionArgs,
 
     /// Rank window negatives come from, MIN:MAX (0-based, MAX excluded; MIN: or
     /// :MAX for one bound).

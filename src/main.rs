@@ -2,9 +2,8 @@
 
 mod cli;
 mod commands;
-mod index;
 mod output;
-mod retrieval;
+mod progress;
 
 use std::process::ExitCode;
 

@@ -7,12 +7,11 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use dredge_core::{AtomicFile, DocStore, Qrels, Run, RunWriter, dataset};
 use dredge_eval::{EvalOptions, Evaluation, Metric, evaluate};
+use dredge_index::{BatchSearcher, Index, Mode};
 
 use crate::cli::{EvalArgs, EvalMode, Format, SearchMode};
-use crate::commands::search::{describe, load_queries, mode_name, search_hits};
-use crate::index::IndexDir;
+use crate::commands::search::{note_without_text, query_vectors};
 use crate::output::print;
-use crate::retrieval::{open_retriever, query_vectors};
 
 /// The metrics of `dredge eval --dataset` when `--metrics` is not given.
 pub const DATASET_METRICS: &str = "ndcg@10,recall@10,recall@100,recall@1000,map@100,mrr@10";
@@ -70,7 +69,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
 }
 
 /// The modes `--mode` asks for, given what the index holds.
-fn modes(args: &EvalArgs, index: &IndexDir) -> anyhow::Result<Vec<SearchMode>> {
+fn modes(args: &EvalArgs, index: &Index) -> anyhow::Result<Vec<SearchMode>> {
     Ok(match args.mode {
         EvalMode::Bm25 => vec![SearchMode::Bm25],
         EvalMode::Dense => vec![SearchMode::Dense],
@@ -114,12 +113,15 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
         ignore_identical_ids: !args.keep_identical_ids,
         missing_as_zero: args.missing_as_zero,
     };
-    let index = IndexDir::open(index_path)?;
-    let docs = index.docs()?;
+    let r = &args.retrieval;
+    let index = Index::open(index_path)?.with_encoder_settings(r.dense.encoder_settings());
+    let docs = index.docs();
     let modes = modes(args, &index)?;
     let qrels_path = dataset::qrels_file(args.qrels.as_deref().unwrap_or(data), &args.split)?;
     let qrels = Qrels::read(&qrels_path).context("reading qrels")?;
-    let queries = load_queries(data, Some(&args.split))?;
+    let loaded = dredge_index::load_queries(data, Some(&args.split))?;
+    note_without_text(&loaded, data);
+    let queries = loaded.queries;
     if queries.is_empty() {
         bail!(
             "{}: no query of split `{}` has text",
@@ -127,34 +129,31 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
             args.split
         );
     }
-    let r = &args.retrieval;
-    let vectors = match modes.iter().any(|&m| m != SearchMode::Bm25) {
-        true => Some(query_vectors(&index, r, &queries)?),
-        false => None,
+    // Query vectors once for every mode that needs them (dense and hybrid share).
+    let vectors = match modes.iter().find(|&&m| m != SearchMode::Bm25) {
+        Some(&mode) => query_vectors(&index, &r.spec(mode), r, &queries)?,
+        None => None,
     };
     if let Some(dir) = &args.save_runs {
         fs_err::create_dir_all(dir)?;
     }
     let mut rows: Vec<(SearchMode, Evaluation)> = Vec::new();
     for &mode in &modes {
-        let retriever = open_retriever(&index, mode, r, args.k)?;
+        let spec = r.spec(mode);
+        let retriever = index.retriever(&spec, args.k)?;
         let vectors = match mode {
             SearchMode::Bm25 => None,
-            _ => vectors.as_deref(),
+            _ => vectors.as_ref(),
         };
-        let (hits, stats) = search_hits(&*retriever, &queries, vectors, args.k, args.threads)?;
-        let mut run = Run::new();
-        for (query, hits) in queries.iter().zip(&hits) {
-            for hit in hits {
-                run.push(&query.id, docs.id(hit.doc), f64::from(hit.score));
-            }
-        }
+        let searcher = BatchSearcher::new(&*retriever, args.threads)?;
+        let (hits, stats) = searcher.search_queries(&queries, vectors, args.k)?;
+        let run = dredge_index::hits_to_run(docs, &queries, &hits);
         let mut saved = String::new();
         if let Some(dir) = &args.save_runs {
             let path = dir.join(format!("{}.trec", mode_name(mode)));
             save_run(
                 &path,
-                &docs,
+                docs,
                 &queries,
                 &hits,
                 &format!("dredge-{}", mode_name(mode)),
@@ -166,7 +165,7 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
             mode_name(mode),
             stats.queries,
             stats.queries_per_second(),
-            describe(&index, mode, r, args.k),
+            index.describe(&spec, args.k),
         );
         rows.push((mode, evaluate(&qrels, &run, &metrics, &options)));
     }
@@ -193,6 +192,11 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+/// `bm25`, `dense`, `hybrid`.
+fn mode_name(mode: SearchMode) -> &'static str {
+    Mode::from(mode).name()
 }
 
 /// One row per mode, one column per metric (`nDCG@10`), 4 decimals, and the

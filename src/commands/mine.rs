@@ -1,29 +1,25 @@
 //! `dredge mine`: hard negatives for training, from an index and queries with
 //! positives (BEIR queries + qrels, or FlagEmbedding training pairs).
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use dredge_ann::{DenseIndex, Similarity};
-use dredge_core::{DocStore, Fusion, HybridRetriever, Qrels, Retriever, dataset};
+use dredge_core::{Qrels, dataset};
+use dredge_index::{Index, MineInput, Mining, Mode, Retrieval};
 use dredge_mine::{
-    Audit, BeirInput, FilterOrder, Holdout, MineConfig, MineQuery, Miner, OnShort, OutputFormat,
-    PairsReader, PositiveScore, RankRange, Sampling,
+    FilterOrder, MineConfig, OnShort, OutputFormat, PositiveScore, RankRange, Sampling,
 };
 
 use crate::cli::MineArgs;
-use crate::index::IndexDir;
+use crate::commands::search::vector_source;
+
+/// The name under which `--doc-vectors` is searched, as a dense component held in
+/// memory.
+const DOC_VECTORS: &str = "--doc-vectors";
 
 /// The flags, checked and turned into the miner's configuration.
-struct Plan {
-    config: MineConfig,
-    threads: usize,
-}
-
-fn plan(args: &MineArgs) -> anyhow::Result<Plan> {
+fn config(args: &MineArgs) -> anyhow::Result<MineConfig> {
     let range = match &args.range {
         Some(r) => r.parse::<RankRange>()?,
         None => RankRange::default(),
@@ -81,10 +77,34 @@ fn plan(args: &MineArgs) -> anyhow::Result<Plan> {
             q.display()
         );
     }
-    Ok(Plan {
-        config,
-        threads: args.threads,
-    })
+    if args.candidates == "bm25" && args.vectors.query_vectors.is_some() {
+        bail!("--query-vectors are for --candidates dense or --candidates hybrid");
+    }
+    if args.doc_vectors.is_some() && args.dense.dense_name.is_some() {
+        bail!("--doc-vectors replaces the index's dense components: leave out --dense-name");
+    }
+    Ok(config)
+}
+
+/// The candidates' retrieval: `--candidates` with the search flags; dense is exact
+/// unless `--ef` is given, and a hybrid's sides are `--depth` deep.
+fn retrieval(args: &MineArgs) -> Retrieval {
+    let mode = match args.candidates.as_str() {
+        "dense" => Mode::Dense,
+        "hybrid" => Mode::Hybrid,
+        _ => Mode::Bm25,
+    };
+    let mut dense = args.dense.spec(true);
+    if args.doc_vectors.is_some() {
+        dense.component = Some(DOC_VECTORS.to_owned());
+    }
+    Retrieval::of_mode(
+        mode,
+        args.bm25.spec(),
+        dense,
+        args.fusion.fusion(),
+        Some(args.depth),
+    )
 }
 
 /// The ids file of a vectors file: `--*-ids`, else `FILE.ids.txt` beside `FILE.npy`.
@@ -94,238 +114,74 @@ fn ids_beside(vectors: &Path, given: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| vectors.with_extension("ids.txt"))
 }
 
-fn open_dense(
-    index: &IndexDir,
-    args: &MineArgs,
-    docs: &DocStore,
-) -> anyhow::Result<Arc<dyn Retriever>> {
-    let Some(vectors) = &args.doc_vectors else {
-        if !index.has_dense() {
-            bail!(
-                "--candidates {} needs dense vectors: this index has no dense component; build it with                  `dredge index --model DIR` (or --vectors), or give the corpus vectors with --doc-vectors FILE.npy",
-                args.candidates
-            );
-        }
-        // The index's own vectors, searched exactly.
-        return crate::retrieval::exact_dense(index, None);
-    };
-    let ids = ids_beside(vectors, args.doc_ids.as_deref());
-    let matrix = dredge_ann::read_doc_vectors(vectors, &ids, docs)?;
-    // A flat (exact) index of `--doc-vectors`, aligned to the index's documents,
-    // held in memory for this run.
-    Ok(Arc::new(DenseIndex::in_memory(matrix, Similarity::Cosine)?))
-}
-
-/// The candidate source.
-fn open_candidates(
-    index: &IndexDir,
-    args: &MineArgs,
-    docs: &DocStore,
-) -> anyhow::Result<Arc<dyn Retriever>> {
-    let bm25 = || -> anyhow::Result<Arc<dyn Retriever>> {
-        Ok(Arc::new(index.bm25().context("BM25 candidates")?))
-    };
-    match args.candidates.as_str() {
-        "bm25" => bm25(),
-        "dense" => open_dense(index, args, docs),
-        _ => {
-            let dense = open_dense(index, args, docs)?;
-            let hybrid =
-                HybridRetriever::new(bm25()?, dense, Fusion::Rrf { k: args.rrf_k }, args.depth)?;
-            Ok(Arc::new(hybrid))
-        }
-    }
-}
-
-/// Where query vectors come from for dense and hybrid candidates.
-enum QueryVectors {
-    /// BM25 candidates: none needed.
-    None,
-    /// `--query-vectors`, by query id.
-    Given(HashMap<String, Arc<[f32]>>, PathBuf),
-    /// Encoded one by one with the model the index's dense component records.
-    Encoder(Box<dredge_embed::Encoder>),
-}
-
-/// The query vectors dense or hybrid candidates need.
-fn query_vectors(index: &IndexDir, args: &MineArgs) -> anyhow::Result<QueryVectors> {
-    if args.candidates == "bm25" {
-        return Ok(QueryVectors::None);
-    }
-    let Some(path) = &args.query_vectors else {
-        if args.doc_vectors.is_none()
-            && let Some(description) = crate::retrieval::recorded_encoder(index, None)?
-        {
-            let encoder = dredge_embed::Encoder::from_description(&description, None, 32)
-                .with_context(|| {
-                    format!("loading the index's model {}", description.model.display())
-                })?;
-            return Ok(QueryVectors::Encoder(Box::new(encoder)));
-        }
-        bail!(
-            "--candidates {} needs query vectors: give --query-vectors FILE.npy (rows named by query id),              or mine from an index built with `dredge index --model DIR`, which encodes the queries itself",
-            args.candidates
-        );
-    };
-    let ids = ids_beside(path, args.query_ids.as_deref());
-    let (names, matrix) = dredge_core::read_vectors(path, &ids)?;
-    let cols = matrix.cols;
-    Ok(QueryVectors::Given(
-        names
-            .into_iter()
-            .zip(matrix.data.chunks_exact(cols.max(1)))
-            .map(|(n, row)| (n, Arc::from(row)))
-            .collect(),
-        path.clone(),
-    ))
-}
-
-/// Gives each query its vector; a query without one is an error naming it.
-fn with_vector(
-    vectors: &QueryVectors,
-) -> impl Fn(dredge_mine::Result<MineQuery>) -> dredge_mine::Result<MineQuery> + '_ {
-    move |q| {
-        let mut q = q?;
-        match vectors {
-            QueryVectors::None => {}
-            QueryVectors::Given(map, path) => match map.get(&q.qid) {
-                Some(v) => q.vector = Some(v.clone()),
-                None => {
-                    return Err(dredge_mine::Error::Config(format!(
-                        "query `{}` has no vector in {}",
-                        q.qid,
-                        path.display()
-                    )));
-                }
-            },
-            // Encoded in batches by `EncodeBatches`.
-            QueryVectors::Encoder(_) => {}
-        }
-        Ok(q)
-    }
-}
-
-/// Queries encoded with the index's model, [`ENCODE_BATCH`] at a time as they
-/// stream past (memory stays bounded, whatever the number of queries).
-struct EncodeBatches<'e, I> {
-    inner: I,
-    encoder: Option<&'e dredge_embed::Encoder>,
-    ready: std::collections::VecDeque<dredge_mine::Result<MineQuery>>,
-}
-
-/// Queries per forward pass when `dredge mine` encodes them.
-const ENCODE_BATCH: usize = 256;
-
-impl<'e, I> EncodeBatches<'e, I> {
-    fn new(inner: I, vectors: &'e QueryVectors) -> Self {
-        let encoder = match vectors {
-            QueryVectors::Encoder(encoder) => Some(&**encoder),
-            _ => None,
-        };
-        EncodeBatches {
-            inner,
-            encoder,
-            ready: std::collections::VecDeque::new(),
-        }
-    }
-}
-
-impl<I: Iterator<Item = dredge_mine::Result<MineQuery>>> Iterator for EncodeBatches<'_, I> {
-    type Item = dredge_mine::Result<MineQuery>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let Some(encoder) = self.encoder else {
-            return self.inner.next();
-        };
-        if self.ready.is_empty() {
-            self.ready.extend(self.inner.by_ref().take(ENCODE_BATCH));
-            let texts: Vec<&str> = self
-                .ready
-                .iter()
-                .filter_map(|q| q.as_ref().ok().map(|q| q.text.as_str()))
-                .collect();
-            if !texts.is_empty() {
-                match encoder.encode(&texts, dredge_embed::TextKind::Query, &mut |_| {}) {
-                    Ok((matrix, _)) => {
-                        let mut rows = matrix.data.chunks_exact(matrix.cols.max(1));
-                        for q in self.ready.iter_mut().flatten() {
-                            q.vector = rows.next().map(Arc::from);
-                        }
-                    }
-                    Err(e) => {
-                        self.ready.clear();
-                        return Some(Err(dredge_mine::Error::Config(format!(
-                            "encoding queries: {e}"
-                        ))));
-                    }
-                }
-            }
-        }
-        self.ready.pop_front()
-    }
-}
-
 pub fn run(args: MineArgs) -> anyhow::Result<()> {
-    let plan = plan(&args)?;
+    let config = config(&args)?;
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.threads)
+        .num_threads(args.threads)
         .build()
         .context("starting worker threads")?;
-    pool.install(|| mine(&args, plan.config))
+    pool.install(|| mine(&args, config))
 }
 
 fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
-    let index = IndexDir::open(&args.index)?;
-    let docs: DocStore = index.docs()?;
-    let retriever = open_candidates(&index, args, &docs)?;
-    let vectors = query_vectors(&index, args)?;
-    let attach = with_vector(&vectors);
-    let holdout = match &args.holdout_qrels {
-        Some(path) => Some(Holdout::new(
-            &Qrels::read(path).context("reading --holdout-qrels")?,
-            &docs,
-        )),
-        None => None,
-    };
-    let miner = Miner::new(&*retriever, &docs, config)?;
-
-    let mut audit: Audit = if let Some(pairs) = &args.pairs {
-        let groups = PairsReader::groups(pairs, miner.keys())?;
-        let mut reader = PairsReader::open(pairs, miner.keys())?;
-        let mut audit = miner.mine_to_file(
-            EncodeBatches::new(reader.by_ref().map(&attach), &vectors),
-            &groups,
-            &args.out,
-            holdout.as_ref(),
-        )?;
-        audit.input = reader.counts.clone();
-        audit
-    } else {
-        let queries = args.queries.as_deref().expect("checked in plan");
-        let qrels_path = match &args.qrels {
-            Some(q) => dataset::qrels_file(q, &args.split)?,
-            None => dataset::qrels_file(queries, &args.split)?,
-        };
-        let qrels = Qrels::read(&qrels_path).context("reading qrels")?;
-        let mut input = BeirInput::new(queries, &qrels, &docs)?;
-        let groups = input.groups(miner.keys())?;
-        let mut audit = miner.mine_to_file(
-            EncodeBatches::new(input.queries()?.map(&attach), &vectors),
-            &groups,
-            &args.out,
-            holdout.as_ref(),
-        )?;
-        audit.input = input.counts.clone();
-        if audit.input.qrels_queries_missing > 0 {
-            eprintln!(
-                "note: {} queries of {} have no text in {} and were not mined",
-                audit.input.qrels_queries_missing,
-                qrels_path.display(),
-                input.path().display()
+    let mut index = Index::open(&args.index)?.with_encoder_settings(args.dense.encoder_settings());
+    let retrieval = retrieval(args);
+    let dense = retrieval.dense_spec().is_some();
+    if dense && args.doc_vectors.is_none() && !index.has_dense() {
+        bail!(
+            "--candidates {} needs dense vectors: this index has no dense component; build it with `dredge index --model DIR` (or --vectors), or give the corpus vectors with --doc-vectors FILE.npy",
+            args.candidates
+        );
+    }
+    if let Some(vectors) = args.doc_vectors.as_deref().filter(|_| dense) {
+        // A flat (exact) index of `--doc-vectors`, aligned to the index's documents,
+        // held in memory for this run.
+        let ids = ids_beside(vectors, args.doc_ids.as_deref());
+        let matrix = dredge_ann::read_doc_vectors(vectors, &ids, index.docs())?;
+        index.add_dense_in_memory(DOC_VECTORS, matrix, dredge_ann::Similarity::Cosine)?;
+    }
+    let mut mining = Mining::new(&index, &retrieval, config)?;
+    if dense {
+        if args.vectors.query_vectors.is_none() && args.doc_vectors.is_some() {
+            bail!(
+                "--candidates {} with --doc-vectors needs query vectors: give --query-vectors FILE.npy (rows named by query id)",
+                args.candidates
             );
         }
-        audit
+        let vectors = vector_source(&index, &retrieval, &args.vectors)?
+            .context("dense candidates need query vectors")?;
+        mining = mining.with_vectors(vectors);
+    }
+    let holdout = match &args.holdout_qrels {
+        Some(path) => Some(mining.holdout(&Qrels::read(path).context("reading --holdout-qrels")?)),
+        None => None,
     };
+    let (input, qrels_path) = match (&args.pairs, &args.queries) {
+        (Some(pairs), _) => (MineInput::Pairs(pairs.clone()), None),
+        (None, Some(queries)) => {
+            let qrels = match &args.qrels {
+                Some(q) => dataset::qrels_file(q, &args.split)?,
+                None => dataset::qrels_file(queries, &args.split)?,
+            };
+            let input = MineInput::Beir {
+                queries: queries.clone(),
+                qrels: qrels.clone(),
+            };
+            (input, Some(qrels))
+        }
+        (None, None) => unreachable!("checked in config"),
+    };
+    let audit = mining.mine_to_file(input, &args.out, holdout.as_ref())?;
+    if let (Some(qrels), 1..) = (&qrels_path, audit.input.qrels_queries_missing) {
+        eprintln!(
+            "note: {} queries of {} have no text in {} and were not mined",
+            audit.input.qrels_queries_missing,
+            qrels.display(),
+            dataset::queries_file(args.queries.as_deref().expect("BEIR input"))
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
     if audit.input.positives_not_in_index > 0 {
         eprintln!(
             "note: {} qrels positives are not in the index (ignored)",
@@ -344,14 +200,13 @@ fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
             audit.input.read, audit.input.positives_matched_by_text, audit.input.external_positives
         );
     }
-    audit.config.chunk_size = miner.config().chunk_size;
     write_reports(&audit, args)?;
     eprint!("{}", audit.summary());
     eprintln!("negatives -> {}", args.out.display());
     Ok(())
 }
 
-fn write_reports(audit: &Audit, args: &MineArgs) -> anyhow::Result<()> {
+fn write_reports(audit: &dredge_mine::Audit, args: &MineArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.report {
         dredge_core::write_json(path, audit)
             .with_context(|| format!("writing the report {}", path.display()))?;

@@ -1,58 +1,51 @@
 //! `dredge search`: one query to the terminal, or a queries file to a TREC run.
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::path::Path;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use dredge_core::{
-    AtomicFile, DocStore, Hit, Qrels, Query, QueryInput, Retriever, RunWriter, dataset,
-    read_queries,
-};
-use rayon::prelude::*;
+use dredge_core::{AtomicFile, DocStore, Hit, Matrix, Query, QueryInput};
+use dredge_index::{BatchSearcher, Index, QueryVectors, Retrieval};
 
 use crate::cli::{Format, RetrievalArgs, SearchArgs, SearchMode};
-use crate::index::IndexDir;
 use crate::output::print;
-pub use crate::retrieval::open_retriever;
-use crate::retrieval::query_vectors;
-
-/// Queries searched per batch before their hits are written out.
-const BATCH: usize = 4096;
-/// Queries handed to one `Retriever::search_batch` call.
-const GROUP: usize = 32;
 
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
-    let index = IndexDir::open(&args.index)?;
-    let docs = index.docs()?;
     let r = &args.retrieval;
+    let index = Index::open(&args.index)?.with_encoder_settings(r.dense.encoder_settings());
     let mode = args.mode;
-    if r.query_vectors.is_some() && mode == SearchMode::Bm25 {
+    if r.vectors.query_vectors.is_some() && mode == SearchMode::Bm25 {
         bail!("--query-vectors are for --mode dense or --mode hybrid");
     }
+    let spec = r.spec(mode);
     match (&args.query, &args.queries) {
         (Some(text), None) => {
             let k = args.k.unwrap_or(10);
-            let retriever = open_retriever(&index, mode, r, k)?;
+            let retriever = index.retriever(&spec, k)?;
             let query = Query {
                 id: "query".into(),
                 text: text.clone(),
                 line: 0,
             };
-            let vectors = match mode {
-                SearchMode::Bm25 => None,
-                _ => Some(query_vectors(&index, r, std::slice::from_ref(&query))?),
-            };
-            let vector = vectors.as_ref().map(|v| v[0].as_slice());
-            search_one(&*retriever, &docs, text, vector, k, args.format)
+            let vectors = query_vectors(&index, &spec, r, std::slice::from_ref(&query))?;
+            let hits = retriever.search(
+                &QueryInput {
+                    text,
+                    vector: vectors.as_ref().map(|v| v.row(0)),
+                },
+                k,
+            )?;
+            show_hits(index.docs(), retriever.name(), text, &hits, args.format)
         }
         (None, queries) => {
             let queries = match queries {
-                Some(path) => load_queries(path, args.split.as_deref())?,
+                Some(path) => {
+                    let loaded = dredge_index::load_queries(path, args.split.as_deref())?;
+                    note_without_text(&loaded, path);
+                    loaded.queries
+                }
                 None => {
                     // Query vectors alone: dense search of the ids they name.
-                    let Some(ids) = &r.query_ids else {
+                    let Some((_, ids)) = r.vectors.files() else {
                         bail!(
                             "give --query TEXT, --queries FILE|DIR, or --query-vectors with --query-ids"
                         );
@@ -60,10 +53,10 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
                     if mode != SearchMode::Dense {
                         bail!(
                             "--mode {} needs query texts: give --queries FILE|DIR (the vectors are matched to them by id)",
-                            mode_name(mode)
+                            dredge_index::Mode::from(mode)
                         );
                     }
-                    dredge_core::read_ids(ids)?
+                    dredge_core::read_ids(&ids)?
                         .into_iter()
                         .map(|id| Query {
                             id,
@@ -74,25 +67,43 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
                 }
             };
             let k = args.k.unwrap_or(1000);
-            let retriever = open_retriever(&index, mode, r, k)?;
-            let vectors = match mode {
-                SearchMode::Bm25 => None,
-                _ => Some(query_vectors(&index, r, &queries)?),
-            };
+            let retriever = index.retriever(&spec, k)?;
+            let vectors = query_vectors(&index, &spec, r, &queries)?;
             let tag = args
                 .tag
                 .clone()
                 .unwrap_or_else(|| format!("dredge-{}", retriever.name()));
-            let stats = search_to_run(
-                &*retriever,
-                &docs,
-                &queries,
-                vectors.as_deref(),
-                k,
-                args.threads,
-                args.out.as_deref(),
-                &tag,
-            )?;
+            let searcher = BatchSearcher::new(&*retriever, args.threads)?;
+            let bar = crate::progress::bar(queries.len(), "searching");
+            let mut progress = |done: usize, _| bar.set_position(done as u64);
+            let stats = match &args.out {
+                Some(path) => {
+                    let mut file = AtomicFile::create(path)?;
+                    let stats = searcher
+                        .write_run(
+                            index.docs(),
+                            &queries,
+                            vectors.as_ref(),
+                            k,
+                            &tag,
+                            &mut file,
+                            &mut progress,
+                        )
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    file.commit()?;
+                    stats
+                }
+                None => searcher.write_run(
+                    index.docs(),
+                    &queries,
+                    vectors.as_ref(),
+                    k,
+                    &tag,
+                    &mut std::io::stdout().lock(),
+                    &mut progress,
+                )?,
+            };
+            bar.finish_and_clear();
             eprintln!(
                 "searched {} queries in {:.3} s{}: {:.0} queries/s on {} thread{} (k={k}, {}){}",
                 stats.queries,
@@ -104,7 +115,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
                 stats.queries_per_second(),
                 stats.threads,
                 if stats.threads == 1 { "" } else { "s" },
-                describe(&index, mode, r, k),
+                index.describe(&spec, k),
                 match &args.out {
                     Some(out) => format!(" -> {}", out.display()),
                     None => String::new(),
@@ -116,253 +127,75 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     }
 }
 
-/// `bm25`, `dense`, `hybrid`.
-pub fn mode_name(mode: SearchMode) -> &'static str {
-    match mode {
-        SearchMode::Bm25 => "bm25",
-        SearchMode::Dense => "dense",
-        SearchMode::Hybrid => "hybrid",
-    }
-}
-
-/// What a search did, for the summary line: `bm25`, `dense hnsw ef=128`,
-/// `hybrid rrf(k=60) over the top 1000 of each`.
-pub fn describe(index: &IndexDir, mode: SearchMode, r: &RetrievalArgs, k: usize) -> String {
-    let exact = mode != SearchMode::Bm25 && crate::retrieval::dense_is_exact(index, r);
-    let dense = if exact {
-        "exact".to_owned()
-    } else {
-        format!("hnsw ef={}", r.ef.max(k))
-    };
-    match mode {
-        SearchMode::Bm25 => "bm25".into(),
-        SearchMode::Dense => format!("dense {dense}"),
-        SearchMode::Hybrid => format!(
-            "hybrid {} of bm25 and dense {dense}, top {} of each",
-            crate::retrieval::fusion(r).describe(),
-            crate::retrieval::hybrid_depth(r, k)
-        ),
-    }
-}
-
-/// The queries to search: every query of a `queries.jsonl`, or of a BEIR folder
-/// those of `split` (default `test`; `all` for every query).
-pub fn load_queries(path: &Path, split: Option<&str>) -> anyhow::Result<Vec<Query>> {
-    if !path.is_dir() {
-        if split.is_some() {
-            bail!(
-                "--split picks queries of a BEIR folder, but {} is a file; give the folder",
-                path.display()
-            );
-        }
-        return Ok(read_queries(path)?);
-    }
-    let queries = read_queries(dataset::queries_file(path)?)?;
-    let split = split.unwrap_or("test");
-    if split == "all" {
-        return Ok(queries);
-    }
-    let qrels_path = dataset::qrels_file(path, split)?;
-    let qrels = Qrels::read(&qrels_path).context("reading qrels to select the split's queries")?;
-    let wanted: HashSet<&str> = qrels.queries().iter().map(|q| q.qid.as_str()).collect();
-    let selected: Vec<Query> = queries
-        .into_iter()
-        .filter(|q| wanted.contains(q.id.as_str()))
-        .collect();
-    if selected.len() < wanted.len() {
+/// Says how many judged queries have no text (they are not searched).
+pub fn note_without_text(loaded: &dredge_index::LoadedQueries, dataset: &std::path::Path) {
+    if let (Some(qrels), n @ 1..) = (&loaded.qrels, loaded.without_text) {
         eprintln!(
-            "note: {} queries of {} have no text in {} and are not searched",
-            wanted.len() - selected.len(),
-            qrels_path.display(),
-            path.join("queries.jsonl").display()
+            "note: {n} queries of {} have no text in {} and are not searched",
+            qrels.display(),
+            dataset.join("queries.jsonl").display()
         );
     }
-    Ok(selected)
 }
 
-/// How a batch search went.
-pub struct SearchStats {
-    /// Queries searched.
-    pub queries: usize,
-    /// Threads used.
-    pub threads: usize,
-    /// Time spent searching (not loading, not writing).
-    pub elapsed: Duration,
-    /// CPU time of all threads while searching, where the system tells (Linux).
-    pub cpu: Option<Duration>,
-}
-
-impl SearchStats {
-    /// Throughput.
-    pub fn queries_per_second(&self) -> f64 {
-        self.queries as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-}
-
-/// Searches every query on `threads` threads (0: all cores) and writes a TREC run
-/// to `out` (atomically) or to stdout, `BATCH` queries at a time. `vectors`, one
-/// per query, serve dense and hybrid retrieval.
-#[allow(clippy::too_many_arguments)]
-pub fn search_to_run(
-    retriever: &dyn Retriever,
-    docs: &DocStore,
+/// One vector per query (in `queries` order) for dense and hybrid retrieval: from
+/// `--query-vectors` (matched by id), else encoded with the index's model. `None`
+/// for BM25.
+pub fn query_vectors(
+    index: &Index,
+    spec: &Retrieval,
+    r: &RetrievalArgs,
     queries: &[Query],
-    vectors: Option<&[Vec<f32>]>,
-    k: usize,
-    threads: usize,
-    out: Option<&Path>,
-    tag: &str,
-) -> anyhow::Result<SearchStats> {
-    let searcher = Searcher::new(retriever, queries, vectors, threads)?;
-    let mut elapsed = Duration::ZERO;
-    let mut cpu = Some(Duration::ZERO);
-    let mut write = |sink: &mut dyn std::io::Write| -> anyhow::Result<()> {
-        let mut writer = RunWriter::new(sink, tag);
-        for first in (0..queries.len()).step_by(BATCH) {
-            let end = (first + BATCH).min(queries.len());
-            let start = Instant::now();
-            let cpu_start = process_cpu_time();
-            let hits = searcher.search(first..end, k)?;
-            elapsed += start.elapsed();
-            cpu = match (cpu, cpu_start, process_cpu_time()) {
-                (Some(total), Some(before), Some(after)) => {
-                    Some(total + after.saturating_sub(before))
-                }
-                _ => None,
-            };
-            for (query, hits) in queries[first..end].iter().zip(&hits) {
-                writer.write_query(&query.id, hits.iter().map(|h| (docs.id(h.doc), h.score)))?;
-            }
-        }
-        writer.into_inner()?;
-        Ok(())
+) -> anyhow::Result<Option<Matrix>> {
+    let Some(source) = vector_source(index, spec, &r.vectors)? else {
+        return Ok(None);
     };
-    match out {
-        Some(path) => {
-            let mut file = AtomicFile::create(path)?;
-            write(&mut file).with_context(|| format!("writing {}", path.display()))?;
-            file.commit()?;
-        }
-        None => write(&mut std::io::stdout().lock())?,
-    }
-    Ok(SearchStats {
-        queries: queries.len(),
-        threads: searcher.threads(),
-        elapsed,
-        cpu,
-    })
-}
-
-/// Searches every query and keeps the hits in memory (for `dredge eval --dataset`).
-pub fn search_hits(
-    retriever: &dyn Retriever,
-    queries: &[Query],
-    vectors: Option<&[Vec<f32>]>,
-    k: usize,
-    threads: usize,
-) -> anyhow::Result<(Vec<Vec<Hit>>, SearchStats)> {
-    let searcher = Searcher::new(retriever, queries, vectors, threads)?;
-    let start = Instant::now();
-    let cpu_start = process_cpu_time();
-    let hits = searcher.search(0..queries.len(), k)?;
-    let elapsed = start.elapsed();
-    let cpu = match (cpu_start, process_cpu_time()) {
-        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
-        _ => None,
-    };
-    Ok((
-        hits,
-        SearchStats {
-            queries: queries.len(),
-            threads: searcher.threads(),
-            elapsed,
-            cpu,
-        },
-    ))
-}
-
-/// Queries (with their vectors, if any), a retriever and a thread pool.
-struct Searcher<'a> {
-    retriever: &'a dyn Retriever,
-    queries: &'a [Query],
-    vectors: Option<&'a [Vec<f32>]>,
-    pool: rayon::ThreadPool,
-}
-
-impl<'a> Searcher<'a> {
-    fn new(
-        retriever: &'a dyn Retriever,
-        queries: &'a [Query],
-        vectors: Option<&'a [Vec<f32>]>,
-        threads: usize,
-    ) -> anyhow::Result<Self> {
-        if let Some(v) = vectors {
-            anyhow::ensure!(v.len() == queries.len(), "one vector per query");
-        }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .context("starting search threads")?;
-        Ok(Searcher {
-            retriever,
-            queries,
-            vectors,
-            pool,
-        })
-    }
-
-    fn threads(&self) -> usize {
-        self.pool.current_num_threads()
-    }
-
-    fn input(&self, i: usize) -> QueryInput<'a> {
-        QueryInput {
-            text: &self.queries[i].text,
-            vector: self.vectors.map(|v| v[i].as_slice()),
-        }
-    }
-
-    /// The hits of queries `range`, in order: groups of `GROUP` queries through
-    /// `Retriever::search_batch` (so that a retriever that gains from batching,
-    /// such as exact dense search, does), the groups in parallel.
-    fn search(&self, range: std::ops::Range<usize>, k: usize) -> anyhow::Result<Vec<Vec<Hit>>> {
-        let starts: Vec<usize> = range.clone().step_by(GROUP).collect();
-        let groups: Vec<Vec<Vec<Hit>>> = self.pool.install(|| {
-            starts
-                .into_par_iter()
-                .map(|g| {
-                    let inputs: Vec<QueryInput<'_>> = (g..(g + GROUP).min(range.end))
-                        .map(|i| self.input(i))
-                        .collect();
-                    self.retriever.search_batch(&inputs, k)
-                })
-                .collect::<Result<_, _>>()
+    let pairs: Vec<(&str, &str)> = queries
+        .iter()
+        .map(|q| (q.id.as_str(), q.text.as_str()))
+        .collect();
+    let bar = crate::progress::bar(pairs.len(), "encoding queries");
+    let matrix = source
+        .vectors(&pairs, &mut |done, _| bar.set_position(done as u64))
+        .context(if source.encodes() {
+            "encoding the queries"
+        } else {
+            "matching query vectors to queries"
         })?;
-        Ok(groups.into_iter().flatten().collect())
+    bar.finish_and_clear();
+    Ok(Some(matrix))
+}
+
+/// Where the query vectors of `spec` come from: `--query-vectors`, else the model
+/// the index records (with what to do when it records none). `None` for BM25.
+pub fn vector_source(
+    index: &Index,
+    spec: &Retrieval,
+    given: &crate::cli::QueryVectorArgs,
+) -> anyhow::Result<Option<QueryVectors>> {
+    let Some(dense) = spec.dense_spec() else {
+        return Ok(None);
+    };
+    if let Some((npy, ids)) = given.files() {
+        let dimension = index.dense_dimension(dense.component.as_deref())?;
+        return Ok(Some(QueryVectors::read(&npy, &ids, Some(dimension))?));
+    }
+    match index.query_vectors(spec) {
+        Ok(vectors) => Ok(vectors),
+        Err(e @ dredge_index::Error::NoEncoder { .. }) => Err(anyhow::Error::new(e).context(
+            "no query vectors: give the query vectors made with the same model (--query-vectors Q.npy --query-ids IDS), or rebuild the index with `dredge index --model DIR`",
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
-/// CPU time used so far by all threads of this process, from
-/// `/proc/self/task/*/schedstat` (nanoseconds on CPU); `None` where there is no
-/// such file.
-fn process_cpu_time() -> Option<Duration> {
-    let mut total = 0u64;
-    for task in fs_err::read_dir("/proc/self/task").ok()? {
-        let stat = fs_err::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(Duration::from_nanos(total))
-}
-
-fn search_one(
-    retriever: &dyn Retriever,
+fn show_hits(
     docs: &DocStore,
+    mode: &str,
     text: &str,
-    vector: Option<&[f32]>,
-    k: usize,
+    hits: &[Hit],
     format: Format,
 ) -> anyhow::Result<()> {
-    let hits = retriever.search(&QueryInput { text, vector }, k)?;
     match format {
         Format::Json => {
             let hits: Vec<serde_json::Value> = hits
@@ -378,7 +211,7 @@ fn search_one(
                     })
                 })
                 .collect();
-            let out = serde_json::json!({ "query": text, "mode": retriever.name(), "hits": hits });
+            let out = serde_json::json!({ "query": text, "mode": mode, "hits": hits });
             print(&format!("{out}\n"))?;
         }
         Format::Table => {
@@ -386,7 +219,7 @@ fn search_one(
                 eprintln!("no document matches (the query has no indexed term after analysis)");
                 return Ok(());
             }
-            print(&hits_table(docs, &hits))?;
+            print(&hits_table(docs, hits))?;
         }
     }
     Ok(())

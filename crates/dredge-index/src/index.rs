@@ -1,0 +1,393 @@
+//! An index folder, opened: its manifest, its document table, and retrievers over
+//! its components.
+//!
+//! ```text
+//! INDEX/
+//!   manifest.json   format, versions, corpus fingerprint, components (crate::manifest)
+//!   docs.bin        ids, titles and texts by DocId (dredge_core::DocStore)
+//!   bm25/           tantivy files + dredge-bm25.json (dredge_bm25)
+//!   dense/<name>/   dense.json + vectors.bin (flat) or hnsw.bin (HNSW, rows included) (dredge_ann)
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use dredge_ann::DenseIndex;
+use dredge_bm25::{Bm25Index, Bm25Params};
+use dredge_core::{DocStore, HybridRetriever, Matrix, Retriever};
+
+use crate::dense::{DenseRetriever, EncoderSettings, LazyEncoder};
+use crate::error::{Error, Result};
+use crate::manifest::{DOCS, DenseComponent, EncoderInfo, MANIFEST, Manifest};
+use crate::spec::{Bm25Spec, DenseSearch, DenseSpec, Retrieval};
+use crate::vectors::QueryVectors;
+
+/// An index folder whose manifest has been read and checked, with its document
+/// table open (memory-mapped). Components are opened when a retriever asks for them.
+pub struct Index {
+    path: PathBuf,
+    manifest: Manifest,
+    docs: DocStore,
+    in_memory: BTreeMap<String, Arc<DenseIndex>>,
+    encoder: EncoderSettings,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("path", &self.path)
+            .field("documents", &self.docs.len())
+            .field("bm25", &self.has_bm25())
+            .field("dense", &self.dense_names())
+            .finish()
+    }
+}
+
+impl Index {
+    /// Opens the index folder `path`: checks that it is a dredge index this version
+    /// reads and that its document table agrees with the manifest.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(Error::index(
+                path,
+                format!(
+                    "no such index (build one with `dredge index --corpus CORPUS --out {}`)",
+                    path.display()
+                ),
+            ));
+        }
+        if !path.is_dir() {
+            return Err(Error::index(path, "is a file, not an index folder"));
+        }
+        if !path.join(MANIFEST).is_file() {
+            return Err(Error::index(
+                path,
+                format!(
+                    "not a dredge index: it has no {MANIFEST} (build one with `dredge index --corpus CORPUS --out {}`)",
+                    path.display()
+                ),
+            ));
+        }
+        let manifest = Manifest::read(path)?;
+        let docs = DocStore::open(path.join(DOCS))?;
+        if docs.len() as u64 != manifest.corpus.documents {
+            return Err(Error::index(
+                path.join(DOCS),
+                format!(
+                    "holds {} documents but the manifest says {}; the index is damaged (rebuild it)",
+                    docs.len(),
+                    manifest.corpus.documents
+                ),
+            ));
+        }
+        Ok(Index {
+            path: path.to_path_buf(),
+            manifest,
+            docs,
+            in_memory: BTreeMap::new(),
+            encoder: EncoderSettings::default(),
+        })
+    }
+
+    /// The same index, encoding query text with `settings` (another folder for the
+    /// recorded model, the batch size).
+    pub fn with_encoder_settings(mut self, settings: EncoderSettings) -> Self {
+        self.encoder = settings;
+        self
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The documents: ids, titles and texts by [`dredge_core::DocId`].
+    pub fn docs(&self) -> &DocStore {
+        &self.docs
+    }
+
+    /// True when the index has a BM25 component.
+    pub fn has_bm25(&self) -> bool {
+        self.manifest.components.bm25.is_some()
+    }
+
+    /// True when the index has at least one dense component.
+    pub fn has_dense(&self) -> bool {
+        !self.manifest.components.dense.is_empty() || !self.in_memory.is_empty()
+    }
+
+    /// The names of the dense components, those on disk then those in memory.
+    pub fn dense_names(&self) -> Vec<&str> {
+        self.manifest
+            .components
+            .dense
+            .keys()
+            .chain(self.in_memory.keys())
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Opens the BM25 component with its recorded parameters.
+    pub fn bm25(&self) -> Result<Bm25Index> {
+        let Some(component) = &self.manifest.components.bm25 else {
+            return Err(Error::index(&self.path, "this index has no BM25 component"));
+        };
+        let index = Bm25Index::open(self.path.join(&component.path))?;
+        if index.len() as u64 != self.manifest.corpus.documents {
+            return Err(Error::index(
+                &self.path,
+                format!(
+                    "the BM25 index holds {} documents but the manifest says {}; rebuild the index",
+                    index.len(),
+                    self.manifest.corpus.documents
+                ),
+            ));
+        }
+        Ok(index)
+    }
+
+    /// The manifest entry of dense component `name`, or of the only one when `name`
+    /// is `None`, with its name.
+    pub fn dense_component(&self, name: Option<&str>) -> Result<(&str, &DenseComponent)> {
+        let components = &self.manifest.components.dense;
+        let names = || components.keys().cloned().collect::<Vec<_>>().join(", ");
+        let none = || {
+            Error::index(
+                &self.path,
+                "this index has no dense component (build one with `dredge index --model DIR`, or `--vectors V.npy --vector-ids IDS`)",
+            )
+        };
+        let (name, entry) = match name {
+            Some(name) => match components.get_key_value(name) {
+                Some(found) => found,
+                None if components.is_empty() => return Err(none()),
+                None => {
+                    return Err(Error::index(
+                        &self.path,
+                        format!("no dense component `{name}` (it has: {})", names()),
+                    ));
+                }
+            },
+            None => match components.len() {
+                1 => components.iter().next().expect("one component"),
+                0 => return Err(none()),
+                _ => {
+                    return Err(Error::index(
+                        &self.path,
+                        format!(
+                            "several dense components ({}); pick one with --dense-name",
+                            names()
+                        ),
+                    ));
+                }
+            },
+        };
+        Ok((name.as_str(), entry))
+    }
+
+    /// Opens dense component `name` (the only one when `None`) from disk.
+    pub fn dense(&self, name: Option<&str>) -> Result<DenseIndex> {
+        let (name, entry) = self.dense_component(name)?;
+        let dense = DenseIndex::open(self.path.join(&entry.path))?;
+        if dense.len() as u64 != self.manifest.corpus.documents {
+            return Err(Error::index(
+                &self.path,
+                format!(
+                    "the dense component `{name}` holds {} vectors but the manifest says {} documents; rebuild the index",
+                    dense.len(),
+                    self.manifest.corpus.documents
+                ),
+            ));
+        }
+        Ok(dense)
+    }
+
+    /// The vector dimension of dense component `name` (the only one when `None`).
+    pub fn dense_dimension(&self, name: Option<&str>) -> Result<usize> {
+        if let Some(index) = name.and_then(|n| self.in_memory.get(n)) {
+            return Ok(index.dimension());
+        }
+        Ok(self.dense_component(name)?.1.ann.dimension)
+    }
+
+    /// Adds a dense component held in memory for this process (searched exactly):
+    /// `vectors` row `i` is the vector of document `DocId(i)` (align rows given by id
+    /// with `dredge_ann::align_to_docs`). The index folder is not changed. A
+    /// [`DenseSpec`] selects it by `name`.
+    pub fn add_dense_in_memory(
+        &mut self,
+        name: &str,
+        vectors: Matrix,
+        similarity: dredge_ann::Similarity,
+    ) -> Result<()> {
+        if vectors.rows != self.docs.len() {
+            return Err(Error::Invalid(format!(
+                "{} vectors for an index of {} documents",
+                vectors.rows,
+                self.docs.len()
+            )));
+        }
+        if self.manifest.components.dense.contains_key(name) {
+            return Err(Error::Invalid(format!(
+                "the index already has a dense component `{name}`"
+            )));
+        }
+        let index = DenseIndex::in_memory(vectors, similarity)?;
+        self.in_memory.insert(name.to_owned(), Arc::new(index));
+        Ok(())
+    }
+
+    /// The encoder the dense component `name` (the only one when `None`) was built
+    /// with; `None` when it was built from vectors given to dredge.
+    pub fn recorded_encoder(&self, name: Option<&str>) -> Result<Option<&EncoderInfo>> {
+        if name.is_some_and(|n| self.in_memory.contains_key(n)) {
+            return Ok(None);
+        }
+        Ok(self.dense_component(name)?.1.encoder.as_ref())
+    }
+
+    /// The encoder the dense component `name` records, loaded (with this index's
+    /// [`EncoderSettings`]). An error when it records none.
+    #[cfg(feature = "encoder")]
+    pub fn query_encoder(&self, name: Option<&str>) -> Result<Arc<dredge_embed::Encoder>> {
+        let Some(description) = self.recorded_encoder(name)? else {
+            return Err(Error::NoEncoder {
+                component: self.component_label(name),
+            });
+        };
+        let encoder = dredge_embed::Encoder::from_description(
+            description,
+            self.encoder.model.as_deref(),
+            self.encoder.batch_size,
+        )
+        .map_err(|e| Error::Context {
+            context: format!(
+                "loading the model the index was built with ({}; a model folder given as an override points elsewhere)",
+                description.model.display()
+            ),
+            source: Box::new(e.into()),
+        })?;
+        Ok(Arc::new(encoder))
+    }
+
+    /// Query vectors encoded with the model of the dense side of `spec`; `None` for
+    /// BM25, which needs none.
+    #[cfg(feature = "encoder")]
+    pub fn query_vectors(&self, spec: &Retrieval) -> Result<Option<QueryVectors>> {
+        match spec.dense_spec() {
+            None => Ok(None),
+            Some(d) => Ok(Some(QueryVectors::encoder(
+                self.query_encoder(d.component.as_deref())?,
+            ))),
+        }
+    }
+
+    /// The retriever `spec` describes, for searches of `k` hits (which sizes a
+    /// hybrid's default depth). Its dense side encodes query text with the model
+    /// the component records when a query comes without a vector.
+    pub fn retriever(&self, spec: &Retrieval, k: usize) -> Result<Arc<dyn Retriever>> {
+        spec.validate()?;
+        Ok(match spec {
+            Retrieval::Bm25(b) => Arc::new(self.bm25_with(b)?),
+            Retrieval::Dense(d) => Arc::new(self.dense_retriever(d)?),
+            Retrieval::Hybrid(h) => Arc::new(HybridRetriever::new(
+                Arc::new(self.bm25_with(&h.bm25)?),
+                Arc::new(self.dense_retriever(&h.dense)?),
+                h.fusion,
+                h.depth_for(k),
+            )?),
+        })
+    }
+
+    /// The BM25 component with the parameters of `spec`.
+    pub fn bm25_with(&self, spec: &Bm25Spec) -> Result<Bm25Index> {
+        let bm25 = self.bm25()?;
+        let defaults = bm25.params();
+        let params = Bm25Params::new(spec.k1.unwrap_or(defaults.k1), spec.b.unwrap_or(defaults.b))?;
+        Ok(bm25.with_params(params)?)
+    }
+
+    /// The dense component of `spec` as a retriever.
+    pub fn dense_retriever(&self, spec: &DenseSpec) -> Result<DenseRetriever> {
+        let name = spec.component.as_deref();
+        let encoder = LazyEncoder {
+            label: self.component_label(name),
+            #[cfg(feature = "encoder")]
+            description: self.recorded_encoder(name)?.cloned(),
+            #[cfg(feature = "encoder")]
+            settings: self.encoder.clone(),
+            #[cfg(feature = "encoder")]
+            loaded: Default::default(),
+        };
+        if let Some(index) = name.and_then(|n| self.in_memory.get(n)) {
+            return Ok(DenseRetriever::new(index.clone(), encoder));
+        }
+        let dense = self.dense(name)?;
+        let exact = self.is_exact(spec);
+        let ef = match spec.search {
+            DenseSearch::Hnsw { ef } => ef,
+            DenseSearch::Exact => dredge_ann::DEFAULT_EF,
+        };
+        Ok(DenseRetriever::new(
+            Arc::new(dense.with_ef(ef).with_exact(exact)),
+            encoder,
+        ))
+    }
+
+    /// True when dense search by `spec` is exact: asked for, or a component without
+    /// a graph.
+    pub fn is_exact(&self, spec: &DenseSpec) -> bool {
+        let name = spec.component.as_deref();
+        spec.search == DenseSearch::Exact
+            || name.is_some_and(|n| self.in_memory.contains_key(n))
+            || self
+                .dense_component(name)
+                .is_ok_and(|(_, entry)| entry.is_flat())
+    }
+
+    /// What a search of `k` hits by `spec` does, for summaries: `bm25`, `dense hnsw
+    /// ef=128`, `hybrid rrf(k=60) of bm25 and dense exact, top 1000 of each`.
+    pub fn describe(&self, spec: &Retrieval, k: usize) -> String {
+        let dense = |d: &DenseSpec| match (self.is_exact(d), d.search) {
+            (false, DenseSearch::Hnsw { ef }) => format!("hnsw ef={}", ef.max(k)),
+            _ => "exact".to_owned(),
+        };
+        match spec {
+            Retrieval::Bm25(_) => "bm25".into(),
+            Retrieval::Dense(d) => format!("dense {}", dense(d)),
+            Retrieval::Hybrid(h) => format!(
+                "hybrid {} of bm25 and dense {}, top {} of each",
+                h.fusion.describe(),
+                dense(&h.dense),
+                h.depth_for(k)
+            ),
+        }
+    }
+
+    /// Changes the manifest and rewrites it atomically (to record a new component).
+    pub fn update_manifest(&mut self, change: impl FnOnce(&mut Manifest)) -> Result<()> {
+        change(&mut self.manifest);
+        self.manifest.save(&self.path)
+    }
+
+    fn component_label(&self, name: Option<&str>) -> String {
+        let name = name
+            .map(str::to_owned)
+            .or_else(|| self.dense_component(None).ok().map(|(n, _)| n.to_owned()))
+            .unwrap_or_default();
+        format!("{} (dense component `{name}`)", self.path.display())
+    }
+}
+
+/// True when `path` is an existing folder holding a dredge manifest (and so may be
+/// replaced by a build with `overwrite`).
+pub fn is_index(path: &Path) -> bool {
+    path.join(MANIFEST).is_file()
+}
