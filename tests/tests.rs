@@ -8,3 +8,4 @@ mod embed;
 mod eval;
 mod hybrid;
 mod mine;
+mod same_bytes;
