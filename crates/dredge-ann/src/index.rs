@@ -55,8 +55,11 @@ pub enum Ann {
 pub struct Manifest {
     /// Always [`FORMAT_NAME`].
     pub format: String,
-    /// The format version ([`FORMAT_VERSION`]).
-    pub version: u32,
+    /// The format version ([`FORMAT_VERSION`]). Written as `format_version`, the
+    /// name every dredge file uses; `version`, the name of the first release, is
+    /// read too.
+    #[serde(alias = "version")]
+    pub format_version: u32,
     /// The similarity searches rank by.
     pub similarity: Similarity,
     /// Vector dimension.
@@ -74,7 +77,7 @@ impl Manifest {
     fn new(similarity: Similarity, dimension: usize, count: usize, ann: Ann) -> Self {
         Manifest {
             format: FORMAT_NAME.into(),
-            version: FORMAT_VERSION,
+            format_version: FORMAT_VERSION,
             similarity,
             dimension,
             count,
@@ -174,12 +177,12 @@ impl DenseIndex {
                 format!("format `{}` is not `{FORMAT_NAME}`", manifest.format),
             ));
         }
-        if manifest.version != FORMAT_VERSION {
+        if manifest.format_version != FORMAT_VERSION {
             return Err(Error::format(
                 &manifest_path,
                 format!(
-                    "format version {} (this dredge reads {FORMAT_VERSION})",
-                    manifest.version
+                    "format version {} (this dredge reads {FORMAT_VERSION}; rebuild the index)",
+                    manifest.format_version
                 ),
             ));
         }

@@ -47,7 +47,8 @@ mod validate;
 pub use error::{Error, Result};
 pub use hnsw::HnswParams;
 pub use index::{
-    Ann, DEFAULT_EF, DenseIndex, FORMAT_VERSION, GRAPH_FILE, MANIFEST_FILE, Manifest, VECTORS_FILE,
+    Ann, DEFAULT_EF, DenseIndex, FORMAT_NAME, FORMAT_VERSION, GRAPH_FILE, MANIFEST_FILE, Manifest,
+    VECTORS_FILE,
 };
 pub use similarity::Similarity;
 pub use store::VectorStore;

@@ -109,7 +109,7 @@ impl VectorStore {
         Ok(())
     }
 
-    /// Maps a store written by [`VectorStore::write`], checking its header and size.
+    /// Maps a store written by `VectorStore::write`, checking its header and size.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let what = "dredge vector store";

@@ -27,6 +27,8 @@ use crate::tokenizer::{EnglishTokenizer, TOKENIZER_NAME};
 
 /// The name of the file, inside a BM25 folder, that describes it.
 pub const INFO_FILE: &str = "dredge-bm25.json";
+/// The `format` of `dredge-bm25.json`.
+pub const FORMAT_NAME: &str = "dredge-bm25";
 /// The version of the BM25 folder layout this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -46,6 +48,9 @@ const DEFAULT_CACHE_BYTES: usize = 256 << 20;
 /// and what an index manifest records about its BM25 component.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Bm25Info {
+    /// Always [`FORMAT_NAME`] (files of the first release lack it; read as this).
+    #[serde(default = "format_name")]
+    pub format: String,
     /// Version of the folder layout ([`FORMAT_VERSION`]).
     pub format_version: u32,
     /// The default `k1` for searches (a search may use another; BM25 parameters
@@ -220,6 +225,7 @@ impl Bm25Builder {
         }
         self.writer.wait_merging_threads().map_err(tantivy_err)?;
         let provisional = Bm25Info {
+            format: FORMAT_NAME.to_owned(),
             format_version: FORMAT_VERSION,
             k1: self.options.params.k1,
             b: self.options.params.b,
@@ -234,6 +240,10 @@ impl Bm25Builder {
         loaded.info.save(&dir)?;
         Ok(loaded.info)
     }
+}
+
+fn format_name() -> String {
+    FORMAT_NAME.to_owned()
 }
 
 impl Bm25Info {
@@ -264,6 +274,12 @@ impl Bm25Info {
         }
         let info: Bm25Info =
             serde_json::from_value(value).map_err(|e| Error::format(&path, e.to_string()))?;
+        if info.format != FORMAT_NAME {
+            return Err(Error::format(
+                &path,
+                format!("format `{}` is not `{FORMAT_NAME}`", info.format),
+            ));
+        }
         if info.analyzer.name != EnglishAnalyzer::NAME
             || info.analyzer.version != EnglishAnalyzer::VERSION
         {

@@ -42,5 +42,7 @@ mod words;
 
 pub use analyzer::{AnalyzerInfo, EnglishAnalyzer, MAX_WORD_CHARS, STOP_WORDS, is_stop_word};
 pub use error::{Error, Result};
-pub use index::{Bm25Builder, Bm25Index, Bm25Info, BuildOptions, FORMAT_VERSION, INFO_FILE};
+pub use index::{
+    Bm25Builder, Bm25Index, Bm25Info, BuildOptions, FORMAT_NAME, FORMAT_VERSION, INFO_FILE,
+};
 pub use lucene::{Bm25Params, length_to_norm, norm_to_length};

@@ -108,7 +108,7 @@ impl Ord for Worst {
 
 /// Keeps the best `k` hits seen so far, in the order of [`Hit::rank_cmp`].
 ///
-/// Reusable across queries ([`TopK::clear`]); pushing allocates nothing once the
+/// Reusable across queries ([`TopK::reset`]); pushing allocates nothing once the
 /// heap has reached `k` entries. NaN scores are ignored.
 #[derive(Clone, Debug)]
 pub struct TopK {

@@ -91,9 +91,9 @@ pub enum Progress {
     #[cfg(feature = "encoder")]
     Encoded {
         /// What encoding did.
-        stats: dredge_embed::EncodeStats,
+        stats: Box<dredge_embed::EncodeStats>,
         /// The model.
-        encoder: dredge_embed::EncoderDescription,
+        encoder: Box<dredge_embed::EncoderDescription>,
     },
     /// The dense component's structure is being built.
     BuildingDense {
@@ -290,7 +290,7 @@ impl<'p> IndexBuilder<'p> {
             }
             docs.push(&doc.id, &doc.title, &doc.text);
             read += 1;
-            if read % 1024 == 0 {
+            if read.is_multiple_of(1024) {
                 (self.progress)(Progress::Documents { read });
             }
         }
@@ -419,8 +419,8 @@ impl<'p> IndexBuilder<'p> {
             })
             .context_with(|| "encoding the corpus".to_owned())?;
         (self.progress)(Progress::Encoded {
-            stats: stats.clone(),
-            encoder: encoder.description(),
+            stats: Box::new(stats.clone()),
+            encoder: Box::new(encoder.description()),
         });
         Ok((matrix, stats))
     }

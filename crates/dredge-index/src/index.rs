@@ -21,6 +21,7 @@ use crate::dense::{DenseRetriever, EncoderSettings, LazyEncoder};
 use crate::error::{Error, Result};
 use crate::manifest::{DOCS, DenseComponent, EncoderInfo, MANIFEST, Manifest};
 use crate::spec::{Bm25Spec, DenseSearch, DenseSpec, Retrieval};
+#[cfg(feature = "encoder")]
 use crate::vectors::QueryVectors;
 
 /// An index folder whose manifest has been read and checked, with its document

@@ -122,6 +122,8 @@ impl QueryVectors {
         queries: &[(&'q str, &'q str)],
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Matrix> {
+        #[cfg(not(feature = "encoder"))]
+        let _ = progress;
         match &self.source {
             Source::Given {
                 origin,
