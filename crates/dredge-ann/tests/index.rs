@@ -379,8 +379,19 @@ fn corrupted_and_truncated_files_are_errors_naming_the_file() {
         "{err}"
     );
     let text = String::from_utf8(manifest_ok.clone()).unwrap();
-    fs_err::write(&manifest, text.replace("\"version\": 1", "\"version\": 7")).unwrap();
+    fs_err::write(
+        &manifest,
+        text.replace("\"format_version\": 1", "\"format_version\": 7"),
+    )
+    .unwrap();
     assert!(open_err().contains("format version 7"), "{}", open_err());
+    // The first release wrote `version`: such a manifest still opens.
+    fs_err::write(
+        &manifest,
+        text.replace("\"format_version\": 1", "\"version\": 1"),
+    )
+    .unwrap();
+    assert_eq!(DenseIndex::open(&path).unwrap().len(), 300);
     fs_err::write(&manifest, text.replace("\"count\": 300", "\"count\": 299")).unwrap();
     assert!(
         open_err().contains("the manifest says 299 x 8"),
