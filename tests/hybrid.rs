@@ -1,30 +1,14 @@
 //! Hybrid retrieval, `dredge eval --dataset`, and the built-in encoder behind
 //! `dredge index --model` / `dredge search --mode dense|hybrid`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{run_err, run_ok, sample_dataset, shared_dataset, shared_dir};
+use crate::support::{minilm, run_err, run_ok, sample_dataset, shared_dataset};
 
 fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
-}
-
-/// `shared/models/all-MiniLM-L6-v2`, or `None` (skip, loudly) when absent; under CI
-/// it must be there.
-fn minilm() -> Option<PathBuf> {
-    let dir = shared_dir()?.join("models/all-MiniLM-L6-v2");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} is required under CI",
-        dir.display()
-    );
-    eprintln!("SKIP: {} not found", dir.display());
-    None
 }
 
 fn json(out: &std::process::Output) -> Value {

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::support::{run_err, run_ok, sample_dataset, shared_dataset};
+use crate::support::{minilm, run_err, run_ok, sample_dataset, shared_dataset};
 
 fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
@@ -358,6 +358,237 @@ fn scifact_train_no_known_positive_and_seeded_bytes() {
             assert_no_known_positive(&out, &known),
             known.len(),
             "{cand}"
+        );
+    }
+}
+
+/// The documents of a TREC run, in rank order, per query.
+fn run_docs(path: &Path) -> HashMap<String, Vec<String>> {
+    let mut map: HashMap<String, Vec<(u32, String)>> = HashMap::new();
+    for line in fs_err::read_to_string(path).unwrap().lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        map.entry(cols[0].to_owned())
+            .or_default()
+            .push((cols[3].parse().unwrap(), cols[2].to_owned()));
+    }
+    map.into_iter()
+        .map(|(q, mut docs)| {
+            docs.sort();
+            (q, docs.into_iter().map(|(_, d)| d).collect())
+        })
+        .collect()
+}
+
+/// Mines `index` with `--candidates mode` and `flags` (5 negatives from the top 30, no
+/// filter), searches it with the same flags, and checks that each query's negatives
+/// are the first documents of the run that are not its positives. `search_only` are
+/// flags whose default differs between the two (search's dense default is HNSW, the
+/// miner's exact).
+fn assert_mine_follows_search(
+    index: &Path,
+    data: &Path,
+    split: &str,
+    mode: &str,
+    flags: &[&str],
+    search_only: &[&str],
+) {
+    let known = positives(&data.join(format!("qrels/{split}.tsv")));
+    let dir = tempfile::tempdir().unwrap();
+    let (run, mined) = (dir.path().join("run.trec"), dir.path().join("neg.jsonl"));
+    let depth = "30";
+    let mut search = vec![
+        "search",
+        "--index",
+        s(index),
+        "--queries",
+        s(data),
+        "--split",
+        split,
+        "--mode",
+        mode,
+        "-k",
+        depth,
+        "--out",
+        s(&run),
+    ];
+    if mode == "hybrid" {
+        search.extend_from_slice(&["--depth", depth]);
+    }
+    search.extend_from_slice(search_only);
+    search.extend_from_slice(flags);
+    let mut mine = vec![
+        "mine",
+        "--index",
+        s(index),
+        "--queries",
+        s(data),
+        "--split",
+        split,
+        "--candidates",
+        mode,
+        "--depth",
+        depth,
+        "-n",
+        "5",
+        "--format",
+        "ids",
+        "--out",
+        s(&mined),
+    ];
+    mine.extend_from_slice(flags);
+    run_ok(&search);
+    run_ok(&mine);
+    let ranked = run_docs(&run);
+    let rows = rows(&mined);
+    assert_eq!(rows.len(), known.len(), "{flags:?}");
+    for row in &rows {
+        let qid = row["qid"].as_str().unwrap();
+        let expected: Vec<String> = ranked[qid]
+            .iter()
+            .filter(|d| !known[qid].contains(*d))
+            .take(5)
+            .cloned()
+            .collect();
+        assert_eq!(ids(&row["neg_ids"]), expected, "{flags:?}, query {qid}");
+    }
+}
+
+/// `mine` takes every flag `search` takes for its candidates, and they mean the same
+/// (see [`assert_mine_follows_search`]). An index with a named dense component is
+/// picked by --dense-name; a wrong name is an error that lists the components.
+#[test]
+fn mine_candidates_follow_the_search_flags() {
+    let Some(data) = shared_dataset("scifact") else {
+        return;
+    };
+    let emb = data.join("embeddings/all-MiniLM-L6-v2");
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    run_ok(&[
+        "index",
+        "--corpus",
+        s(&data),
+        "--vectors",
+        s(&emb.join("corpus.npy")),
+        "--vector-ids",
+        s(&emb.join("corpus.ids.txt")),
+        "--ann",
+        "hnsw",
+        "--dense-name",
+        "minilm",
+        "--threads",
+        "1",
+        "--out",
+        s(&index),
+    ]);
+    let (qv, qi) = (emb.join("queries.npy"), emb.join("queries.ids.txt"));
+    let vectors = ["--query-vectors", s(&qv), "--query-ids", s(&qi)];
+    let with_vectors = |flags: &[&'static str]| -> Vec<String> {
+        flags
+            .iter()
+            .map(|f| f.to_string())
+            .chain(vectors.iter().map(|f| f.to_string()))
+            .collect()
+    };
+    let check = |mode: &str, flags: Vec<String>, search_only: &[&str]| {
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        assert_mine_follows_search(&index, &data, "test", mode, &flags, search_only);
+    };
+    check(
+        "bm25",
+        vec!["--k1".into(), "0.6".into(), "--b".into(), "0.5".into()],
+        &[],
+    );
+    check(
+        "dense",
+        with_vectors(&["--dense-name", "minilm"]),
+        &["--exact"],
+    );
+    check("dense", with_vectors(&["--ef", "8"]), &[]);
+    check(
+        "hybrid",
+        with_vectors(&[
+            "--fusion",
+            "weighted",
+            "--alpha",
+            "0.3",
+            "--normalize",
+            "zscore",
+        ]),
+        &["--exact"],
+    );
+    check("hybrid", with_vectors(&["--rrf-k", "10"]), &["--exact"]);
+
+    let never = dir.path().join("never.jsonl");
+    let err = run_err(&[
+        "mine",
+        "--index",
+        s(&index),
+        "--queries",
+        s(&data),
+        "--split",
+        "test",
+        "--candidates",
+        "dense",
+        "--dense-name",
+        "nope",
+        "--query-vectors",
+        s(&qv),
+        "--query-ids",
+        s(&qi),
+        "--out",
+        s(&never),
+    ]);
+    assert!(err.contains("nope") && err.contains("minilm"), "{err}");
+    assert!(!err.contains("  "), "runs of spaces in: {err}");
+    assert!(!never.exists());
+}
+
+/// Copies `from` into `to`, subfolders included.
+fn copy_dir(from: &Path, to: &Path) {
+    fs_err::create_dir(to).unwrap();
+    for entry in fs_err::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs_err::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// `mine --model DIR` encodes the queries with a moved copy of the model the index
+/// records, as `search --model DIR` does.
+#[test]
+fn mine_encodes_queries_with_a_moved_model() {
+    let Some(model) = minilm() else {
+        return;
+    };
+    let data = sample_dataset();
+    let dir = tempfile::tempdir().unwrap();
+    // The index records a copy of the model, which then moves: only --model finds it.
+    let (recorded, moved) = (dir.path().join("model"), dir.path().join("moved-model"));
+    copy_dir(&model, &recorded);
+    let index = dir.path().join("index");
+    run_ok(&[
+        "index",
+        "--corpus",
+        s(&data),
+        "--model",
+        s(&recorded),
+        "--out",
+        s(&index),
+    ]);
+    fs_err::rename(&recorded, &moved).unwrap();
+    for mode in ["dense", "hybrid"] {
+        assert_mine_follows_search(
+            &index,
+            &data,
+            "train",
+            mode,
+            &["--model", s(&moved)],
+            &["--exact"],
         );
     }
 }

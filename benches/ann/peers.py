@@ -2,7 +2,7 @@
 
 Each subcommand runs one phase in its own process and prints one JSON line with
 its peak RSS, so that memory is measured per phase as for the Rust driver
-(crates/dredge-ann/benches/ann.rs). Driven by benches/ann/run.sh.
+(crates/dredge-ann/examples/ann_bench.rs). Driven by benches/ann/run.sh.
 """
 
 import argparse

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One more build pair at ROWS (default 200000), dredge first then hnswlib, into
 # benches/out/ann/results-<rows>-repeat.jsonl, with the load average before each.
-# BENCH must name the ann bench driver (cargo bench -p dredge-ann --bench ann --no-run).
+# BENCH must name the ann bench driver (cargo build --release -p dredge-ann --example ann_bench: target/release/examples/ann_bench).
 # TAG=<name> writes results-<rows>-repeat-<name>.jsonl instead (keeps earlier runs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

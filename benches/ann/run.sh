@@ -27,11 +27,11 @@ mkdir -p "$out/data"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c "import hnswlib, faiss, numpy" 2>/dev/null || "$venv/bin/pip" install --quiet numpy hnswlib faiss-cpu
 py=("$venv/bin/python" "$root/benches/ann/peers.py")
-bench=$(cargo bench -p dredge-ann --bench ann --no-run --message-format=json 2>/dev/null \
+bench=$(cargo build --release -p dredge-ann --example ann_bench --message-format=json 2>/dev/null \
   | python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "ann":
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "ann_bench":
         print(m["executable"])')
 echo "dredge bench driver: $bench"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -81,3 +81,19 @@ pub fn run_err(args: &[&str]) -> String {
     );
     String::from_utf8(out.stderr).expect("utf-8 stderr")
 }
+
+/// `shared/models/all-MiniLM-L6-v2`, or `None` (skip, loudly) when absent; under CI
+/// it must be there.
+pub fn minilm() -> Option<PathBuf> {
+    let dir = shared_dir()?.join("models/all-MiniLM-L6-v2");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is required under CI",
+        dir.display()
+    );
+    eprintln!("SKIP: {} not found", dir.display());
+    None
+}

@@ -1,10 +1,11 @@
-//! Benchmark driver for dredge-ann, run by `benches/ann/run.sh` beside hnswlib and
+//! Benchmark driver for dredge-ann (an example, not a `cargo bench` target: it needs
+//! arguments), run by `benches/ann/run.sh` beside hnswlib and
 //! faiss on the same `.npy` files. Each phase runs in its own process so that its
 //! peak RSS (VmHWM) is its own; every phase prints one JSON object.
 //!
 //! ```text
-//! cargo bench -p dredge-ann --bench ann -- build  --base B.npy --index DIR [--sim cosine] [--m 16] [--efc 200] [--seed 0] [--flat]
-//! cargo bench -p dredge-ann --bench ann -- search --index DIR --queries Q.npy --gt GT.npy [--k 10] [--efs 10,20,..] [--threads 1,2] [--exact]
+//! cargo run --release -p dredge-ann --example ann_bench -- build  --base B.npy --index DIR [--sim cosine] [--m 16] [--efc 200] [--seed 0] [--flat]
+//! cargo run --release -p dredge-ann --example ann_bench -- search --index DIR --queries Q.npy --gt GT.npy [--k 10] [--efs 10,20,..] [--threads 1,2] [--exact]
 //! ```
 //!
 //! `build --threads T` builds on a pool of T threads (default: all cores).
