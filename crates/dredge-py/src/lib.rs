@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 mod error;
 mod eval;
 mod index;
+mod vectors;
 
 pub use error::DredgeError;
 
@@ -19,6 +20,7 @@ fn _dredge(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<index::PyIndex>()?;
     m.add_class::<eval::PyQrels>()?;
+    m.add_class::<vectors::PyVectorIndex>()?;
     m.add_function(wrap_pyfunction!(eval::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(index::load_queries, m)?)?;
     m.add_function(wrap_pyfunction!(eval::evaluate_per_query, m)?)?;
