@@ -7,8 +7,7 @@ included, so the ratio is the binding's overhead.
     python benches/python/search_bench.py --data ../shared/data/scifact --dredge target/release/dredge
 
 The queries are every document title of the corpus (thousands of realistic short
-queries); k = 100; BM25, and dense exact with the shared query-side vectors replaced by
-the documents' own vectors.
+queries); k = 100; BM25.
 """
 
 import argparse
@@ -19,8 +18,6 @@ import statistics
 import subprocess
 import tempfile
 import time
-
-import numpy as np
 
 import dredge
 
