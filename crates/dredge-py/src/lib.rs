@@ -1,5 +1,5 @@
 //! The `dredge._dredge` extension module behind the `dredge` Python package: an
-//! [`index::PyIndex`] (open, build, search, mine) and trec_eval-exact evaluation
+//! `Index` (open, build, search, mine) and trec_eval-exact evaluation
 //! over Python dicts or files. Everything here converts arguments and results;
 //! the work is dredge-index's, dredge-eval's and dredge-mine's, run with the GIL
 //! released. The Python side (`python/dredge`) adds the pytrec_eval and
