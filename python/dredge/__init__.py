@@ -268,6 +268,8 @@ class Index:
         holdout_qrels: Optional[PathLike] = None,
         query_vectors: Any = None,
         query_ids: Optional[Sequence[str]] = None,
+        doc_vectors: Optional[PathLike] = None,
+        doc_ids: Optional[PathLike] = None,
         threads: int = 0,
         k1: Optional[float] = None,
         b: Optional[float] = None,
@@ -286,7 +288,9 @@ class Index:
         (FlagEmbedding JSONL rows ``{"query", "pos"}``), or ``rows`` (``(qid, text,
         [positive doc ids])``). Candidates: ``"bm25"``, ``"dense"`` (exact unless
         ``ef``) or ``"hybrid"`` over each side's top ``depth``, with ``query_vectors``
-        (rows named by ``query_ids``) or the index's model. Filters, sampling and
+        (rows named by ``query_ids``) or the index's model; ``doc_vectors`` (a
+        ``.npy`` whose ids file is ``doc_ids`` or ``FILE.ids.txt``) replaces the
+        index's dense components with those vectors, searched exactly. Filters, sampling and
         formats are ``dredge mine``'s. With ``out``, writes the JSONL there
         (atomically) and returns the audit; without, returns ``(rows, audit)``.
         """
@@ -316,6 +320,8 @@ class Index:
             options=options,
             query_vectors=query_vectors,
             query_ids=None if query_ids is None else list(query_ids),
+            doc_vectors=None if doc_vectors is None else os.fspath(doc_vectors),
+            doc_ids=None if doc_ids is None else os.fspath(doc_ids),
             config=config,
             holdout_qrels=None if holdout_qrels is None else os.fspath(holdout_qrels),
             threads=threads,

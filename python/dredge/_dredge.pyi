@@ -81,6 +81,8 @@ class Index:
         options: Optional[Dict[str, Any]] = None,
         query_vectors: Optional[npt.NDArray[np.float32]] = None,
         query_ids: Optional[Sequence[str]] = None,
+        doc_vectors: Optional[str] = None,
+        doc_ids: Optional[str] = None,
         config: Optional[Dict[str, Any]] = None,
         holdout_qrels: Optional[str] = None,
         threads: int = 0,

@@ -95,6 +95,20 @@ def test_mine_in_memory_and_to_a_file_agree(scifact, scifact_index, tmp_path):
     )
     assert audit["queries"]["mined"] == 5 and len(rows) == 15
     assert set(rows[0]) == {"anchor", "positive", "negative"}
+    # The same vectors given as doc_vectors: the same negatives.
+    again, _ = scifact_index.mine(
+        rows=some,
+        candidates="dense",
+        query_vectors=np.load(emb / "queries.npy"),
+        query_ids=ids,
+        doc_vectors=emb / "corpus.npy",
+        doc_ids=emb / "corpus.ids.txt",
+        num_negatives=3,
+        format="triplet",
+    )
+    assert again == rows
+    with pytest.raises(ValueError, match="doc_vectors need query_vectors"):
+        scifact_index.mine(rows=some, candidates="dense", doc_vectors=emb / "corpus.npy")
 
 
 def test_bad_input_names_file_and_line(tmp_path, sample):

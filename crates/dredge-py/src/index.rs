@@ -22,6 +22,9 @@ use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::error::{to_py, value_error};
 
+/// The name under which `doc_vectors` are searched, as `dredge mine` names them.
+const DOC_VECTORS: &str = "--doc-vectors";
+
 /// Queries searched between two checks for Ctrl-C.
 const SIGNAL_BATCH: usize = 4096;
 
@@ -573,7 +576,7 @@ impl PyIndex {
 
     /// Mines hard negatives (see `dredge.Index.mine`); returns the audit as JSON
     /// text, and the rows as JSON lines (bytes) when `out` is `None`.
-    #[pyo3(signature = (*, out = None, queries = None, qrels = None, split = "train", pairs = None, rows = None, candidates = "bm25", options = None, query_vectors = None, query_ids = None, config = None, holdout_qrels = None, threads = 0))]
+    #[pyo3(signature = (*, out = None, queries = None, qrels = None, split = "train", pairs = None, rows = None, candidates = "bm25", options = None, query_vectors = None, query_ids = None, doc_vectors = None, doc_ids = None, config = None, holdout_qrels = None, threads = 0))]
     #[allow(clippy::too_many_arguments)]
     fn mine<'py>(
         &self,
@@ -588,12 +591,41 @@ impl PyIndex {
         options: Option<&Bound<'py, PyDict>>,
         query_vectors: Option<PyReadonlyArray2<'py, f32>>,
         query_ids: Option<&Bound<'py, PyAny>>,
+        doc_vectors: Option<PathBuf>,
+        doc_ids: Option<PathBuf>,
         config: Option<&Bound<'py, PyDict>>,
         holdout_qrels: Option<PathBuf>,
         threads: usize,
     ) -> PyResult<(String, Option<Vec<u8>>)> {
         let config = mine_config(config)?;
-        let spec = retrieval_of(mode_of(candidates)?, options, true)?;
+        let mut spec = retrieval_of(mode_of(candidates)?, options, true)?;
+        // `doc_vectors`: dense candidates from a flat index of those vectors held in
+        // memory for this call (`dredge mine --doc-vectors`).
+        let with_doc_vectors;
+        let index = match doc_vectors.filter(|_| spec.dense_spec().is_some()) {
+            None => &self.index,
+            Some(vectors) => {
+                if query_vectors.is_none() {
+                    return Err(value_error(
+                        "doc_vectors need query_vectors (rows named by query_ids)",
+                    ));
+                }
+                let ids = doc_ids.unwrap_or_else(|| vectors.with_extension("ids.txt"));
+                let mut index = Index::open(self.index.path()).map_err(to_py)?;
+                let matrix =
+                    dredge_ann::read_doc_vectors(&vectors, &ids, index.docs()).map_err(to_py)?;
+                index
+                    .add_dense_in_memory(DOC_VECTORS, matrix, dredge_ann::Similarity::Cosine)
+                    .map_err(to_py)?;
+                match &mut spec {
+                    Retrieval::Dense(d) => d.component = Some(DOC_VECTORS.to_owned()),
+                    Retrieval::Hybrid(h) => h.dense.component = Some(DOC_VECTORS.to_owned()),
+                    Retrieval::Bm25(_) => {}
+                }
+                with_doc_vectors = index;
+                &with_doc_vectors
+            }
+        };
         let input = match (queries, pairs, rows) {
             (Some(queries), None, None) => {
                 let qrels = match &qrels {
@@ -611,14 +643,14 @@ impl PyIndex {
                 }
                 MineInput::Pairs(pairs)
             }
-            (None, None, Some(rows)) => MineInput::Queries(mine_queries(&self.index, rows)?),
+            (None, None, Some(rows)) => MineInput::Queries(mine_queries(index, rows)?),
             _ => {
                 return Err(value_error(
                     "give exactly one of queries (with qrels or a BEIR folder and split), pairs, or rows",
                 ));
             }
         };
-        let mut mining = Mining::new(&self.index, &spec, config).map_err(to_py)?;
+        let mut mining = Mining::new(index, &spec, config).map_err(to_py)?;
         if spec.dense_spec().is_some() {
             if let Some(array) = query_vectors {
                 let ids = query_ids
@@ -626,8 +658,7 @@ impl PyIndex {
                         value_error("query_vectors need query_ids (the query id of each row)")
                     })
                     .and_then(|ids| strings(ids, "query_ids"))?;
-                let dimension = self
-                    .index
+                let dimension = index
                     .dense_dimension(spec.dense_spec().and_then(|d| d.component.as_deref()))
                     .map_err(to_py)?;
                 let vectors =
