@@ -1,14 +1,19 @@
 //! Text encoders for dredge: sentence-transformers models of the BERT family
-//! (all-MiniLM, BGE, E5, GTE, ...) run on candle's CPU backend, with the tokenizer of
-//! the model folder and no Python.
+//! (all-MiniLM, BGE, E5, GTE, ...) on the CPU, with the tokenizer of the model folder
+//! and no Python. The weights are read with candle's safetensors loader; the forward
+//! pass is dredge's own, on reused buffers: the matrix products on the gemm crate,
+//! the elementwise steps (bias + GELU, residual + layer norm, softmax) in loops the
+//! compiler vectorises (AVX2 + FMA, picked at run time, with a portable path).
 //!
 //! [`Encoder::load`] reads a sentence-transformers folder (`config.json`,
 //! `tokenizer.json`, `model.safetensors`, and `modules.json`,
 //! `1_Pooling/config.json`, `sentence_bert_config.json` for pooling, normalisation
 //! and maximum length). [`Encoder::encode_passages`] and [`Encoder::encode_queries`]
 //! turn texts into a [`dredge_core::Matrix`], one row per text; texts are sorted by
-//! length into batches, each padded only to its longest text, and cut at the maximum
-//! length (counted in [`EncodeStats`]). [`EncoderDescription`] is what an index
+//! length into batches and cut at the maximum length (counted in [`EncodeStats`]). A
+//! batch is packed: its tokens lie end to end, the linear layers run over exactly the
+//! real tokens and attention runs text by text, so no padding is computed and no mask
+//! is needed. [`EncoderDescription`] is what an index
 //! stores to encode its queries the way its documents were.
 //!
 //! ```
