@@ -61,6 +61,27 @@ def _encode(model: Any, texts: List[str], kind: str, batch_size: int, prompt_nam
     return np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
 
 
+def _columns(dataset: Any, names: List[str]) -> dict:
+    """The named columns as lists, in row order (a `datasets.Dataset`'s `to_dict` reads
+    them in one go, honouring a selection or shuffle; anything else by indexing)."""
+    select = getattr(dataset, "select_columns", None)
+    if select is not None:
+        return select(names).to_dict()
+    return {name: list(dataset[name]) for name in names}
+
+
+def _dataset(Dataset: Any, data: dict) -> Any:
+    """`Dataset.from_dict(data)` without hashing the table for a fingerprint (a random
+    one, as datasets gives tables made in memory; the columns and features are the
+    same)."""
+    try:
+        from datasets.fingerprint import generate_random_fingerprint
+        from datasets.table import InMemoryTable
+    except ImportError:
+        return Dataset.from_dict(data)
+    return Dataset(InMemoryTable.from_pydict(data), fingerprint=generate_random_fingerprint())
+
+
 def _similarity_name(model: Any) -> str:
     name = getattr(model, "similarity_fn_name", None) or "cosine"
     name = str(getattr(name, "value", name))
@@ -137,8 +158,8 @@ def mine_hard_negatives(
     if margin is not None:
         absolute_margin = margin
 
-    queries = list(dataset[anchor_column_name])
-    positives = list(dataset[positive_column_name])
+    columns_data = _columns(dataset, [anchor_column_name, positive_column_name])
+    queries, positives = columns_data[anchor_column_name], columns_data[positive_column_name]
     # Pairs per anchor (pandas' groupby().count() counts non-null positives).
     counts = Counter(q for q, p in zip(queries, positives) if p is not None)
     max_positives = max(counts.values())
@@ -230,8 +251,10 @@ def mine_hard_negatives(
 
     scores[indices == -1] = _NEG_INF
     if not include_positives:
-        for q in range(n_queries):
-            scores[q, np.isin(indices[q], positive_indices[q])] = _NEG_INF
+        padded = np.full((n_queries, max(n_positives)), -2, dtype=np.int64)
+        for q, p in enumerate(positive_indices):
+            padded[q, : len(p)] = p
+        scores[(indices[:, :, None] == padded[:, None, :]).any(axis=2)] = _NEG_INF
     if absolute_margin is not None or relative_margin is not None:
         starts = np.concatenate([[0], np.cumsum(n_positives)[:-1]]).astype(np.int64)
         lowest = np.minimum.reduceat(positive_scores, starts).astype(np.float32)
@@ -321,7 +344,7 @@ def mine_hard_negatives(
             ]
         else:
             data["labels"] = [[1] + [0] * int(found[i].sum()) for i in np.nonzero(has)[0]]
-    result = Dataset.from_dict(data)
+    result = _dataset(Dataset, data)
     if verbose:
         print(
             f"dredge mined {int(found.sum())} negatives for {len(rows)} (anchor, positive) pairs "

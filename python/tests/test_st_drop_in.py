@@ -81,7 +81,11 @@ def test_same_rows_as_sentence_transformers(inputs, name, setting):
     seed = kwargs.pop("seed", None)
     if seed is not None:
         random.seed(seed)
-    ours = [encode_ids(model, row) for row in mine_hard_negatives(dataset, model, verbose=False, **kwargs)]
+    result = mine_hard_negatives(dataset, model, verbose=False, **kwargs)
+    # The column types sentence-transformers' Dataset.from_dict gives the same columns.
+    datasets = datasets_or_fail()
+    assert result.features == datasets.Dataset.from_dict(result.to_dict()).features, name
+    ours = [encode_ids(model, row) for row in result]
     theirs = [json.loads(line) for line in (FIXTURES / "st" / f"{name}.jsonl").read_text().splitlines()]
     assert len(ours) == len(theirs), name
     for i, (a, b) in enumerate(zip(ours, theirs)):
