@@ -7,7 +7,8 @@ evaluate with trec_eval's numbers, and mine hard negatives.
     print(dredge.evaluate("scifact/qrels/test.tsv", run, ["ndcg@10", "recall@100"]))
     rows, audit = index.mine(queries="scifact/", split="train", num_negatives=8)
 
-Drop-ins: :class:`dredge.RelevanceEvaluator` (pytrec_eval's interface and numbers).
+Drop-ins: :class:`dredge.RelevanceEvaluator` (pytrec_eval's interface and numbers) and
+:func:`dredge.sentence_transformers.mine_hard_negatives` (sentence-transformers' own).
 Every error of dredge is a :class:`DredgeError` whose message names the file and
 line at fault.
 """
