@@ -7,7 +7,8 @@ interleaved rounds, two comparisons:
   `search_many` (searching and building the dicts), in a running interpreter;
 - search only: what the CLI reports for searching (its writing excluded) against the
   `search_many` call, whose dicts of k entries per query cost what Python's own
-  dict building costs.
+  dict building costs, and against `search_many(..., arrays=True)` (no Python object
+  per hit).
 
     python benches/python/search_bench.py --data ../shared/data/scifact --dredge target/release/dredge
 
@@ -51,7 +52,7 @@ def main():
             f.write(json.dumps({"_id": qid, "text": text}) + "\n")
     print(f"{len(queries)} queries, k={args.k}, {os.cpu_count()} cores")
     out = os.path.join(tmp, "run.trec")
-    times = {"cli": [], "python": [], "cli-whole": [], "python-whole": []}
+    times = {"cli": [], "python": [], "cli-whole": [], "python-whole": [], "python-arrays": []}
     for r in range(args.rounds):
         for side in (["cli", "python"] if r % 2 == 0 else ["python", "cli"]):
             if side == "cli":
@@ -69,8 +70,15 @@ def main():
                 end = time.perf_counter()
                 times["python"].append(end - t_open)
                 times["python-whole"].append(end - t)
+                t = time.perf_counter()
+                fresh.search_many(queries, k=args.k, arrays=True)
+                times["python-arrays"].append(time.perf_counter() - t)
                 assert len(run) == len(queries)
-    for cli_key, py_key, what in [("cli-whole", "python-whole", "whole"), ("cli", "python", "search only")]:
+    for cli_key, py_key, what in [
+        ("cli-whole", "python-whole", "whole"),
+        ("cli", "python", "search only"),
+        ("cli", "python-arrays", "search only, arrays=True"),
+    ]:
         cli, py = statistics.median(times[cli_key]), statistics.median(times[py_key])
         print(f"{what}: cli median {cli:.3f} s {[round(x, 3) for x in times[cli_key]]}")
         print(f"{what}: python median {py:.3f} s {[round(x, 3) for x in times[py_key]]}")

@@ -223,6 +223,7 @@ class Index:
         split: Optional[str] = None,
         vectors: Any = None,
         threads: int = 0,
+        arrays: bool = False,
         k1: Optional[float] = None,
         b: Optional[float] = None,
         dense_name: Optional[str] = None,
@@ -233,16 +234,32 @@ class Index:
         alpha: float = 0.5,
         normalize: str = "minmax",
         depth: Optional[int] = None,
-    ) -> Run:
+    ) -> Any:
         """Searches many queries on all cores (the GIL released; Ctrl-C stops it)
         and returns ``{qid: {docid: score}}``, the run shape pytrec_eval takes.
 
         ``queries``: ``{qid: text}``, ``[(qid, text)]``, or a ``queries.jsonl`` /
         BEIR folder (``split`` picks the judged queries). ``vectors``: a 2-D float32
         array, one row per query in order. Options as in :meth:`search`.
+
+        ``arrays=True`` returns ``(documents, scores)`` instead: int64 and float32
+        arrays of shape ``[queries, k]``, documents as ordinals into :attr:`doc_ids`
+        (-1 and -inf past a query's last hit), without a Python object per hit.
         """
         options = _retrieval(k1, b, dense_name, ef, exact, fusion, rrf_k, alpha, normalize, depth)
-        return self._inner.search_many(_queries(queries, split), k, mode, options, vectors, threads)
+        queries = _queries(queries, split)
+        if arrays:
+            return self._inner.search_many_arrays(queries, k, mode, options, vectors, threads)
+        return self._inner.search_many(queries, k, mode, options, vectors, threads)
+
+    @property
+    def doc_ids(self) -> List[str]:
+        """Every document id, by ordinal (what ``search_many(..., arrays=True)``
+        returns); read once, then kept."""
+        ids = getattr(self, "_doc_ids", None)
+        if ids is None:
+            ids = self._doc_ids = self._inner.doc_ids()
+        return ids
 
     def mine(
         self,

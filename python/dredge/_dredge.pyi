@@ -68,6 +68,16 @@ class Index:
         vectors: Optional[npt.NDArray[np.float32]] = None,
         threads: int = 0,
     ) -> Dict[str, Dict[str, float]]: ...
+    def search_many_arrays(
+        self,
+        queries: List[Tuple[str, str]],
+        k: int = 1000,
+        mode: str = "bm25",
+        options: Optional[Dict[str, Any]] = None,
+        vectors: Optional[npt.NDArray[np.float32]] = None,
+        threads: int = 0,
+    ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+    def doc_ids(self) -> List[str]: ...
     def mine(
         self,
         *,

@@ -43,6 +43,11 @@ def test_build_from_documents_and_search_every_mode(tmp_path):
     assert dense == {"q1": {"d3": pytest.approx(dense["q1"]["d3"])}, "q2": dense["q2"]}
     with pytest.raises(ValueError, match="1 query vectors for 2 queries"):
         index.search_many([("q1", ""), ("q2", "")], mode="dense", vectors=vectors[:1])
+    # Arrays: the same hits, documents as ordinals into doc_ids, padded past the end.
+    docs, scores = index.search_many({"q1": "honey bees", "q2": "bike chain"}, k=2, arrays=True)
+    assert docs.shape == scores.shape == (2, 2) and docs.dtype == np.int64
+    assert {index.doc_ids[d]: float(s) for d, s in zip(docs[0], scores[0])} == pytest.approx(run["q1"])
+    assert docs[1, 1] == -1 and scores[1, 1] == -np.inf
     # Reopened from its folder, the same answers.
     again = dredge.Index(tmp_path / "ix")
     assert again.search_many({"q1": "honey bees"}, k=2) == {"q1": run["q1"]}

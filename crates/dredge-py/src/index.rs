@@ -574,6 +574,69 @@ impl PyIndex {
         Ok(out)
     }
 
+    /// [`PyIndex::search_many`] with the hits as arrays: `(documents int64 [n, k],
+    /// scores float32 [n, k])`, documents as ordinals into `doc_ids()` (-1 and -inf
+    /// where a query has fewer than `k` hits). No Python object per hit.
+    #[pyo3(signature = (queries, k = 1000, mode = "bm25", options = None, vectors = None, threads = 0))]
+    #[allow(clippy::too_many_arguments)]
+    fn search_many_arrays<'py>(
+        &self,
+        py: Python<'py>,
+        queries: Vec<(String, String)>,
+        k: usize,
+        mode: &str,
+        options: Option<&Bound<'py, PyDict>>,
+        vectors: Option<PyReadonlyArray2<'py, f32>>,
+        threads: usize,
+    ) -> PyResult<crate::vectors::TopK<'py>> {
+        use numpy::{IntoPyArray, PyArrayMethods};
+        let spec = retrieval_of(mode_of(mode)?, options, false)?;
+        let retriever = self.retriever(&spec, k)?;
+        let queries: Vec<Query> = queries
+            .into_iter()
+            .map(|(id, text)| Query { id, text, line: 0 })
+            .collect();
+        let matrix = self.vectors_for(py, &spec, &queries, vectors.map(|a| matrix_of(&a)))?;
+        let searcher = BatchSearcher::new(&*retriever, threads).map_err(to_py)?;
+        let inputs: Vec<QueryInput<'_>> = queries
+            .iter()
+            .enumerate()
+            .map(|(i, q)| QueryInput {
+                text: &q.text,
+                vector: matrix.as_ref().map(|m| m.row(i)),
+            })
+            .collect();
+        let n = queries.len();
+        let mut ids = vec![-1i64; n * k];
+        let mut scores = vec![f32::NEG_INFINITY; n * k];
+        for (b, batch) in inputs.chunks(SIGNAL_BATCH).enumerate() {
+            let hits = py.detach(|| searcher.search(batch, k)).map_err(to_py)?;
+            for (i, row) in hits.iter().enumerate() {
+                let at = (b * SIGNAL_BATCH + i) * k;
+                for (j, hit) in row.iter().enumerate().take(k) {
+                    ids[at + j] = i64::from(hit.doc.0);
+                    scores[at + j] = hit.score;
+                }
+            }
+            py.check_signals()?;
+        }
+        let ids = ids
+            .into_pyarray(py)
+            .reshape([n, k])
+            .map_err(|e| value_error(e.to_string()))?;
+        let scores = scores
+            .into_pyarray(py)
+            .reshape([n, k])
+            .map_err(|e| value_error(e.to_string()))?;
+        Ok((ids, scores))
+    }
+
+    /// Every document id, in ordinal order (what `search_many_arrays` indexes).
+    fn doc_ids(&self) -> Vec<String> {
+        let docs = self.index.docs();
+        docs.doc_ids().map(|d| docs.id(d).to_owned()).collect()
+    }
+
     /// Mines hard negatives (see `dredge.Index.mine`); returns the audit as JSON
     /// text, and the rows as JSON lines (bytes) when `out` is `None`.
     #[pyo3(signature = (*, out = None, queries = None, qrels = None, split = "train", pairs = None, rows = None, candidates = "bm25", options = None, query_vectors = None, query_ids = None, doc_vectors = None, doc_ids = None, config = None, holdout_qrels = None, threads = 0))]

@@ -26,7 +26,7 @@ fn matrix(array: &PyReadonlyArray2<'_, f32>) -> Matrix {
 }
 
 /// Row indices and scores of the best `k` rows for each query.
-type TopK<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>);
+pub type TopK<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>);
 
 /// The rows of a float32 matrix, searched exactly (blocked SIMD kernels on all
 /// cores) by cosine, inner product or L2.
