@@ -176,7 +176,7 @@ pub struct EvalArgs {
     #[arg(long, value_name = "DIR")]
     pub save_runs: Option<PathBuf>,
 
-    /// With --dataset: search threads (0: one per core).
+    /// With --dataset: search threads (0: one per core; never more than the cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
 
@@ -364,7 +364,7 @@ pub struct SearchArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 
-    /// Search threads for --queries (0: one per core).
+    /// Search threads for --queries (0: one per core; never more than the cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
 
@@ -816,7 +816,7 @@ pub struct MineArgs {
     #[arg(long, value_name = "FILE")]
     pub holdout_qrels: Option<PathBuf>,
 
-    /// Worker threads (0: one per core).
+    /// Worker threads (0: one per core; never more than the cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
 }

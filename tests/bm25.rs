@@ -522,3 +522,45 @@ fn quickstart_runs_anywhere_and_prints_the_table() {
         "same numbers on a rebuild"
     );
 }
+
+/// Threads asked beyond the cores are capped (100,000 once started 100,000 threads),
+/// for `search` and `mine` alike.
+#[test]
+fn threads_beyond_the_cores_are_capped() {
+    let data = sample_dataset();
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    run_ok(&[
+        "index",
+        "--corpus",
+        path_str(&data),
+        "--out",
+        path_str(&index),
+    ]);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let out = run_ok(&[
+        "search",
+        "--index",
+        path_str(&index),
+        "--queries",
+        path_str(&data),
+        "--threads",
+        "100000",
+        "--out",
+        path_str(&dir.path().join("run.trec")),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let threads = format!(" on {cores} thread{}", if cores == 1 { "" } else { "s" });
+    assert!(stderr.contains(&threads), "{stderr}");
+    run_ok(&[
+        "mine",
+        "--index",
+        path_str(&index),
+        "--queries",
+        path_str(&data),
+        "--threads",
+        "100000",
+        "--out",
+        path_str(&dir.path().join("neg.jsonl")),
+    ]);
+}

@@ -117,7 +117,7 @@ fn ids_beside(vectors: &Path, given: Option<&Path>) -> PathBuf {
 pub fn run(args: MineArgs) -> anyhow::Result<()> {
     let config = config(&args)?;
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads)
+        .num_threads(dredge_index::worker_threads(args.threads))
         .build()
         .context("starting worker threads")?;
     pool.install(|| mine(&args, config))

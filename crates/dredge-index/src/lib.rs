@@ -63,6 +63,8 @@ pub use manifest::{
     DenseComponent, EncoderInfo, FORMAT, FORMAT_VERSION, MANIFEST, Manifest,
 };
 pub use mine::{MineInput, Mining};
-pub use search::{BatchSearcher, LoadedQueries, SearchStats, hits_to_run, load_queries};
+pub use search::{
+    BatchSearcher, LoadedQueries, SearchStats, hits_to_run, load_queries, worker_threads,
+};
 pub use spec::{Bm25Spec, DenseSearch, DenseSpec, HybridSpec, Mode, Retrieval};
 pub use vectors::{ENCODE_BATCH, QueryVectors};

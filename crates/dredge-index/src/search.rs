@@ -43,11 +43,20 @@ pub struct BatchSearcher<'r> {
     pool: rayon::ThreadPool,
 }
 
+/// The worker threads to start for `asked` (0: one per core): at most one per core,
+/// since the work is CPU-bound and more threads only add switching (100,000 asked
+/// would otherwise start 100,000).
+pub fn worker_threads(asked: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if asked == 0 { cores } else { asked.min(cores) }
+}
+
 impl<'r> BatchSearcher<'r> {
-    /// A searcher on `threads` threads (0: one per core).
+    /// A searcher on `threads` threads (0: one per core; at most one per core, see
+    /// [`worker_threads`]).
     pub fn new(retriever: &'r dyn Retriever, threads: usize) -> Result<Self> {
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
+            .num_threads(worker_threads(threads))
             .build()
             .map_err(|e| Error::Invalid(format!("starting search threads: {e}")))?;
         Ok(BatchSearcher { retriever, pool })
@@ -248,4 +257,17 @@ fn process_cpu_time() -> Option<Duration> {
         total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
     }
     Some(Duration::from_nanos(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_threads;
+
+    #[test]
+    fn threads_are_capped_at_the_cores() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(worker_threads(0), cores);
+        assert_eq!(worker_threads(1), 1);
+        assert_eq!(worker_threads(100_000), cores);
+    }
 }

@@ -738,7 +738,7 @@ impl PyIndex {
             None => None,
         };
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
+            .num_threads(dredge_index::worker_threads(threads))
             .build()
             .map_err(|e| value_error(e.to_string()))?;
         py.detach(|| {
