@@ -118,8 +118,8 @@ pub struct EncoderDescription {
 
 /// A sentence-transformers model of the BERT family, ready to encode.
 ///
-/// Thread-safe (`Sync`); one call uses every core through candle's and the
-/// tokenizer's rayon pools (`RAYON_NUM_THREADS` caps them).
+/// Thread-safe (`Sync`); one call uses every core through rayon (tokenizing, the
+/// gemm products and attention text by text; `RAYON_NUM_THREADS` caps them).
 pub struct Encoder {
     dir: PathBuf,
     tokenizer: Tokenizer,

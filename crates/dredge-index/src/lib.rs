@@ -3,7 +3,8 @@
 //! vectors (given or encoded), batch search with TREC run output, and mining over an
 //! index. The command line, the Python package and the shard driver are thin front
 //! ends over this crate; the leaf crates (`dredge_bm25`, `dredge_ann`,
-//! `dredge_embed`, `dredge_mine`, `dredge_eval`) are composed here and nowhere else.
+//! `dredge_embed`, `dredge_mine`) are composed here and nowhere else (evaluation,
+//! `dredge_eval`, needs no index and is used by the front ends directly).
 //!
 //! Open an index and run a hybrid search (BM25 and a dense component fused by
 //! reciprocal rank fusion) with a query vector the caller computed:

@@ -72,7 +72,8 @@ pub struct Mining<'i> {
 
 impl<'i> Mining<'i> {
     /// Mining `index` with the candidates of `retrieval` (its depth is the config's
-    /// `depth`, and a hybrid's sides are that deep unless the spec says otherwise).
+    /// `depth`; a hybrid's sides take the spec's `depth`, or `max(depth, 100)` when
+    /// it gives none: the command line always gives it).
     /// Dense and hybrid candidates encode the query text with the model the dense
     /// component records, unless [`Mining::with_vectors`] gives the vectors.
     pub fn new(index: &'i Index, retrieval: &Retrieval, config: MineConfig) -> Result<Self> {
