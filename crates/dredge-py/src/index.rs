@@ -16,11 +16,12 @@ use dredge_index::{
 use dredge_mine::{
     FilterOrder, MineConfig, OnShort, OutputFormat, PositiveScore, RankRange, Sampling,
 };
-use numpy::{PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::PyReadonlyArray2;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::error::{to_py, value_error};
+use crate::vectors::{TopK, TopKArrays, matrix_of};
 
 /// The name under which `doc_vectors` are searched, as `dredge mine` names them.
 const DOC_VECTORS: &str = "--doc-vectors";
@@ -117,20 +118,6 @@ fn retrieval_of(
     Ok(spec)
 }
 
-/// A float32 matrix from a 2-D NumPy array (one copy, whatever its layout).
-fn matrix_of(array: &PyReadonlyArray2<'_, f32>) -> Matrix {
-    let shape = array.shape();
-    let data = match array.as_slice() {
-        Ok(slice) => slice.to_vec(),
-        Err(_) => array.as_array().iter().copied().collect(),
-    };
-    Matrix {
-        rows: shape[0],
-        cols: shape[1],
-        data,
-    }
-}
-
 fn strings(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
     let mut out = Vec::new();
     for item in obj.try_iter()? {
@@ -191,6 +178,50 @@ impl PyIndex {
             index,
             retrievers: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The shared part of `search_many` and `search_many_arrays`: the retriever and
+    /// query vectors of the settings, then the queries searched in batches of
+    /// [`SIGNAL_BATCH`] with the GIL released, each batch's hits handed to `each`
+    /// (the batch, the index of its first query, the hits), Ctrl-C checked between.
+    #[allow(clippy::too_many_arguments)]
+    fn search_batches<'py>(
+        &self,
+        py: Python<'py>,
+        queries: Vec<(String, String)>,
+        k: usize,
+        mode: &str,
+        options: Option<&Bound<'py, PyDict>>,
+        vectors: Option<PyReadonlyArray2<'py, f32>>,
+        threads: usize,
+        mut each: impl FnMut(&[Query], usize, &[Vec<dredge_core::Hit>]) -> PyResult<()>,
+    ) -> PyResult<()> {
+        let spec = retrieval_of(mode_of(mode)?, options, false)?;
+        let retriever = self.retriever(&spec, k)?;
+        let queries: Vec<Query> = queries
+            .into_iter()
+            .map(|(id, text)| Query { id, text, line: 0 })
+            .collect();
+        let matrix = self.vectors_for(py, &spec, &queries, vectors.map(|a| matrix_of(&a)))?;
+        let searcher = BatchSearcher::new(&*retriever, threads).map_err(to_py)?;
+        let inputs: Vec<QueryInput<'_>> = queries
+            .iter()
+            .enumerate()
+            .map(|(i, q)| QueryInput {
+                text: &q.text,
+                vector: matrix.as_ref().map(|m| m.row(i)),
+            })
+            .collect();
+        for (b, (batch, inputs)) in queries
+            .chunks(SIGNAL_BATCH)
+            .zip(inputs.chunks(SIGNAL_BATCH))
+            .enumerate()
+        {
+            let hits = py.detach(|| searcher.search(inputs, k)).map_err(to_py)?;
+            each(batch, b * SIGNAL_BATCH, &hits)?;
+            py.check_signals()?;
+        }
+        Ok(())
     }
 
     fn retriever(&self, spec: &Retrieval, k: usize) -> PyResult<Arc<dyn Retriever>> {
@@ -539,38 +570,27 @@ impl PyIndex {
         vectors: Option<PyReadonlyArray2<'py, f32>>,
         threads: usize,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let spec = retrieval_of(mode_of(mode)?, options, false)?;
-        let retriever = self.retriever(&spec, k)?;
-        let queries: Vec<Query> = queries
-            .into_iter()
-            .map(|(id, text)| Query { id, text, line: 0 })
-            .collect();
-        let matrix = self.vectors_for(py, &spec, &queries, vectors.map(|a| matrix_of(&a)))?;
-        let searcher = BatchSearcher::new(&*retriever, threads).map_err(to_py)?;
         let docs = self.index.docs();
         let out = PyDict::new(py);
-        let inputs: Vec<QueryInput<'_>> = queries
-            .iter()
-            .enumerate()
-            .map(|(i, q)| QueryInput {
-                text: &q.text,
-                vector: matrix.as_ref().map(|m| m.row(i)),
-            })
-            .collect();
-        for (batch, inputs) in queries
-            .chunks(SIGNAL_BATCH)
-            .zip(inputs.chunks(SIGNAL_BATCH))
-        {
-            let hits = py.detach(|| searcher.search(inputs, k)).map_err(to_py)?;
-            for (query, hits) in batch.iter().zip(&hits) {
-                let scores = PyDict::new(py);
-                for hit in hits {
-                    scores.set_item(docs.id(hit.doc), hit.score)?;
+        self.search_batches(
+            py,
+            queries,
+            k,
+            mode,
+            options,
+            vectors,
+            threads,
+            |batch, _, hits| {
+                for (query, hits) in batch.iter().zip(hits) {
+                    let scores = PyDict::new(py);
+                    for hit in hits {
+                        scores.set_item(docs.id(hit.doc), hit.score)?;
+                    }
+                    out.set_item(&query.id, scores)?;
                 }
-                out.set_item(&query.id, scores)?;
-            }
-            py.check_signals()?;
-        }
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
@@ -588,47 +608,24 @@ impl PyIndex {
         options: Option<&Bound<'py, PyDict>>,
         vectors: Option<PyReadonlyArray2<'py, f32>>,
         threads: usize,
-    ) -> PyResult<crate::vectors::TopK<'py>> {
-        use numpy::{IntoPyArray, PyArrayMethods};
-        let spec = retrieval_of(mode_of(mode)?, options, false)?;
-        let retriever = self.retriever(&spec, k)?;
-        let queries: Vec<Query> = queries
-            .into_iter()
-            .map(|(id, text)| Query { id, text, line: 0 })
-            .collect();
-        let matrix = self.vectors_for(py, &spec, &queries, vectors.map(|a| matrix_of(&a)))?;
-        let searcher = BatchSearcher::new(&*retriever, threads).map_err(to_py)?;
-        let inputs: Vec<QueryInput<'_>> = queries
-            .iter()
-            .enumerate()
-            .map(|(i, q)| QueryInput {
-                text: &q.text,
-                vector: matrix.as_ref().map(|m| m.row(i)),
-            })
-            .collect();
-        let n = queries.len();
-        let mut ids = vec![-1i64; n * k];
-        let mut scores = vec![f32::NEG_INFINITY; n * k];
-        for (b, batch) in inputs.chunks(SIGNAL_BATCH).enumerate() {
-            let hits = py.detach(|| searcher.search(batch, k)).map_err(to_py)?;
-            for (i, row) in hits.iter().enumerate() {
-                let at = (b * SIGNAL_BATCH + i) * k;
-                for (j, hit) in row.iter().enumerate().take(k) {
-                    ids[at + j] = i64::from(hit.doc.0);
-                    scores[at + j] = hit.score;
+    ) -> PyResult<TopK<'py>> {
+        let mut arrays = TopKArrays::new(queries.len(), k);
+        self.search_batches(
+            py,
+            queries,
+            k,
+            mode,
+            options,
+            vectors,
+            threads,
+            |_, first, hits| {
+                for (i, row) in hits.iter().enumerate() {
+                    arrays.set_row(first + i, row);
                 }
-            }
-            py.check_signals()?;
-        }
-        let ids = ids
-            .into_pyarray(py)
-            .reshape([n, k])
-            .map_err(|e| value_error(e.to_string()))?;
-        let scores = scores
-            .into_pyarray(py)
-            .reshape([n, k])
-            .map_err(|e| value_error(e.to_string()))?;
-        Ok((ids, scores))
+                Ok(())
+            },
+        )?;
+        arrays.into_arrays(py)
     }
 
     /// Every document id, in ordinal order (what `search_many_arrays` indexes).

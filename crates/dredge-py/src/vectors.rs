@@ -3,7 +3,7 @@
 //! its embeddings from the caller's model.
 
 use dredge_ann::{DenseIndex, Similarity};
-use dredge_core::{DocId, Matrix};
+use dredge_core::{DocId, Hit, Matrix};
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
     PyUntypedArrayMethods,
@@ -12,7 +12,8 @@ use pyo3::prelude::*;
 
 use crate::error::{to_py, value_error};
 
-fn matrix(array: &PyReadonlyArray2<'_, f32>) -> Matrix {
+/// A float32 matrix from a 2-D NumPy array (one copy, whatever its layout).
+pub(crate) fn matrix_of(array: &PyReadonlyArray2<'_, f32>) -> Matrix {
     let shape = array.shape();
     let data = match array.as_slice() {
         Ok(slice) => slice.to_vec(),
@@ -27,6 +28,49 @@ fn matrix(array: &PyReadonlyArray2<'_, f32>) -> Matrix {
 
 /// Row indices and scores of the best `k` rows for each query.
 pub type TopK<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>);
+
+/// The hits of `n` queries laid out as [`TopK`] arrays: row `i` holds query `i`'s
+/// hits, padded with index -1 and score -inf past its last.
+pub(crate) struct TopKArrays {
+    k: usize,
+    ids: Vec<i64>,
+    scores: Vec<f32>,
+}
+
+impl TopKArrays {
+    pub(crate) fn new(n: usize, k: usize) -> Self {
+        TopKArrays {
+            k,
+            ids: vec![-1; n * k],
+            scores: vec![f32::NEG_INFINITY; n * k],
+        }
+    }
+
+    /// Sets row `row` to `hits` (at most `k` of them are kept).
+    pub(crate) fn set_row(&mut self, row: usize, hits: &[Hit]) {
+        let at = row * self.k;
+        for (j, hit) in hits.iter().enumerate().take(self.k) {
+            self.ids[at + j] = i64::from(hit.doc.0);
+            self.scores[at + j] = hit.score;
+        }
+    }
+
+    pub(crate) fn into_arrays(self, py: Python<'_>) -> PyResult<TopK<'_>> {
+        let n = self.ids.len() / self.k.max(1);
+        let shape = [n, self.k];
+        let ids = self
+            .ids
+            .into_pyarray(py)
+            .reshape(shape)
+            .map_err(|e| value_error(e.to_string()))?;
+        let scores = self
+            .scores
+            .into_pyarray(py)
+            .reshape(shape)
+            .map_err(|e| value_error(e.to_string()))?;
+        Ok((ids, scores))
+    }
+}
 
 /// The rows of a float32 matrix, searched exactly (blocked SIMD kernels on all
 /// cores) by cosine, inner product or L2.
@@ -50,7 +94,7 @@ impl PyVectorIndex {
                 )));
             }
         };
-        let m = matrix(&vectors);
+        let m = matrix_of(&vectors);
         let index = py
             .detach(|| DenseIndex::in_memory(m, similarity))
             .map_err(to_py)?;
@@ -70,28 +114,16 @@ impl PyVectorIndex {
         queries: PyReadonlyArray2<'py, f32>,
         k: usize,
     ) -> PyResult<TopK<'py>> {
-        let q = matrix(&queries);
+        let q = matrix_of(&queries);
         let n = q.rows;
         let hits = py
             .detach(|| self.index.search_exact_batch(&q, k))
             .map_err(to_py)?;
-        let mut ids = vec![-1i64; n * k];
-        let mut scores = vec![f32::NEG_INFINITY; n * k];
+        let mut arrays = TopKArrays::new(n, k);
         for (i, row) in hits.iter().enumerate() {
-            for (j, hit) in row.iter().enumerate().take(k) {
-                ids[i * k + j] = i64::from(hit.doc.0);
-                scores[i * k + j] = hit.score;
-            }
+            arrays.set_row(i, row);
         }
-        let ids = ids
-            .into_pyarray(py)
-            .reshape([n, k])
-            .map_err(|e| value_error(e.to_string()))?;
-        let scores = scores
-            .into_pyarray(py)
-            .reshape([n, k])
-            .map_err(|e| value_error(e.to_string()))?;
-        Ok((ids, scores))
+        arrays.into_arrays(py)
     }
 
     /// The similarity of query row `rows[i]` of `queries` to vector `docs[i]`, for
@@ -103,7 +135,7 @@ impl PyVectorIndex {
         rows: PyReadonlyArray1<'py, i64>,
         docs: PyReadonlyArray1<'py, i64>,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        let q = matrix(&queries);
+        let q = matrix_of(&queries);
         let rows: Vec<i64> = rows.as_array().iter().copied().collect();
         let docs: Vec<i64> = docs.as_array().iter().copied().collect();
         if rows.len() != docs.len() {
