@@ -119,6 +119,61 @@ pub enum Command {
     ///   dredge embed --model e5-small-v2 --input corpus.jsonl --out e5.npy --passage-prefix "passage: "
     #[command(verbatim_doc_comment)]
     Embed(EmbedArgs),
+
+    /// Work with sharded indexes: corpora split over several index folders.
+    ///
+    /// Build shard i of n with `dredge index --shard i/n` (and `dredge embed
+    /// --shard i/n` for its vectors), on one machine or many, then join the shards
+    /// into one index that every command takes as --index: searched shard by shard
+    /// with the whole collection's BM25 statistics, it gives the same results as
+    /// one index of the whole corpus.
+    ///
+    /// Examples:
+    ///   dredge index --corpus scifact --shard 0/2 --out shards/0
+    ///   dredge index --corpus scifact --shard 1/2 --out shards/1
+    ///   dredge shards join --out scifact-sharded shards/0 shards/1
+    ///   dredge search --index scifact-sharded --queries scifact --out run.trec
+    #[command(verbatim_doc_comment)]
+    Shards(ShardsArgs),
+}
+
+/// `dredge shards`.
+#[derive(Debug, Args)]
+pub struct ShardsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ShardsCommand,
+}
+
+/// The `dredge shards` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ShardsCommand {
+    /// Join shard folders (built with `dredge index --shard i/n`) into one sharded
+    /// index: checks they are the shards 0..n of one corpus built with the same
+    /// settings, merges their BM25 term statistics, and writes a folder naming
+    /// the shards by relative paths (move the folder and its shards together).
+    ///
+    /// Examples:
+    ///   dredge shards join --out scifact-sharded shards/0 shards/1 shards/2 shards/3
+    ///   dredge shards join --out big --overwrite shards/*
+    #[command(verbatim_doc_comment)]
+    Join(JoinArgs),
+}
+
+/// `dredge shards join`.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The sharded index to write (a folder), atomically.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Replace --out if it is an index.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// The shard folders, in any order.
+    #[arg(value_name = "SHARD", required = true)]
+    pub shards: Vec<PathBuf>,
 }
 
 /// Which retrievals `dredge eval --dataset` evaluates.
@@ -293,6 +348,12 @@ pub struct IndexArgs {
     /// How --model encodes.
     #[command(flatten)]
     pub encoder: EncoderArgs,
+
+    /// Build only shard I of N (counted from 0) of the corpus: the documents
+    /// numbered [I*D/N, (I+1)*D/N) of its D, in file order. Join the shards with
+    /// `dredge shards join`. --vectors may cover the whole corpus.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<dredge_index::ShardSpec>,
 }
 
 /// Similarity of a dense component.
@@ -650,6 +711,12 @@ pub struct EmbedArgs {
     /// How the model encodes.
     #[command(flatten)]
     pub encoder: EncoderArgs,
+
+    /// Encode only shard I of N (counted from 0): the records numbered
+    /// [I*D/N, (I+1)*D/N) of the D in the file, the documents `dredge index
+    /// --shard I/N` holds.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<dredge_index::ShardSpec>,
 }
 
 /// Encoder settings shared by `dredge embed` and `dredge index --model`.

@@ -59,6 +59,14 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         texts.push(document_text(&record.title, &record.text));
         ids.push(record.id);
     }
+    if let Some(shard) = args.shard {
+        let total = ids.len();
+        let (first, end) = shard.range(total as u64);
+        let range = first as usize..end as usize;
+        texts = texts.drain(range.clone()).collect();
+        ids = ids.drain(range).collect();
+        eprintln!("shard {shard}: records {first}..{end} of {total}");
+    }
     if texts.is_empty() {
         anyhow::bail!("{}: no records to encode", input.display());
     }

@@ -65,8 +65,16 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
         .overwrite(args.overwrite)
         .bm25((!args.no_bm25).then_some(bm25))
         .threads(args.threads)
+        .shard(args.shard)
         .progress(|event| match event {
-            Progress::Documents { read } => lines.set_position(read),
+            Progress::Counting { read } => {
+                lines.set_message("counting the corpus for the shard's range");
+                lines.set_position(read);
+            }
+            Progress::Documents { read } => {
+                lines.set_message("");
+                lines.set_position(read);
+            }
             Progress::WritingIndex => {
                 lines.set_position(lines.length().unwrap_or(0));
                 lines.set_message("writing the index");
@@ -120,8 +128,18 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
             }
         ));
     }
+    let shard = manifest.shard.as_ref().map_or_else(String::new, |s| {
+        format!(
+            " as shard {}/{} (documents {}..{} of {})",
+            s.index,
+            s.count,
+            s.first,
+            s.first + manifest.corpus.documents,
+            s.corpus.documents
+        )
+    });
     eprintln!(
-        "indexed {} documents ({} without text) in {:.2} s -> {} ({})",
+        "indexed {} documents{shard} ({} without text) in {:.2} s -> {} ({})",
         manifest.corpus.documents,
         manifest.corpus.empty_texts,
         summary.elapsed.as_secs_f64(),

@@ -7,6 +7,7 @@ mod index;
 mod mine;
 mod quickstart;
 mod search;
+mod shards;
 
 use crate::cli::{Cli, Command};
 
@@ -19,5 +20,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mine(args) => mine::run(args),
         Command::Quickstart(args) => quickstart::run(args),
         Command::Embed(args) => embed::run(args),
+        Command::Shards(args) => shards::run(args),
     }
 }

@@ -18,6 +18,7 @@ use tantivy::{Index, ReloadPolicy, Searcher};
 
 use crate::analyzer::EnglishAnalyzer;
 use crate::cache::TermCache;
+use crate::collection::CollectionStats;
 use crate::error::{Error, Result};
 use crate::lucene::{Bm25Params, NormCache, avg_length};
 
@@ -102,6 +103,9 @@ pub struct Bm25Index {
     /// Global ordinal by [`DocId`].
     ordinal_of: Vec<u32>,
     cache: NormCache,
+    /// The statistics of the whole collection when this index is one of its
+    /// shards ([`Bm25Index::with_collection`]); `None`: this index's own.
+    collection: Option<Arc<CollectionStats>>,
     /// Terms met by searches, with their postings decoded and scored.
     terms: TermCache,
     pool: Mutex<Vec<Scratch>>,
@@ -228,6 +232,7 @@ impl Bm25Index {
             doc_of,
             ordinal_of,
             cache,
+            collection: None,
             terms: TermCache::new(DEFAULT_CACHE_BYTES),
             pool: Mutex::new(Vec::new()),
         })
@@ -235,15 +240,73 @@ impl Bm25Index {
 
     /// The same index searched with other BM25 parameters.
     pub fn with_params(mut self, params: Bm25Params) -> Result<Self> {
-        let params = Bm25Params::new(params.k1, params.b)?;
-        self.params = params;
-        self.cache = NormCache::new(
-            params,
-            avg_length(self.info.total_terms, self.info.documents_with_terms),
-        );
+        self.params = Bm25Params::new(params.k1, params.b)?;
+        self.rescore();
+        Ok(self)
+    }
+
+    /// The same index scoring as one shard of a larger collection: `N`, the
+    /// average length and every term's document frequency come from `stats`, so
+    /// that a document's score equals the one an index of the whole collection
+    /// gives it. `stats` must cover this index (made by
+    /// [`CollectionStats::write`] from a set of shards including it).
+    pub fn with_collection(mut self, stats: Arc<CollectionStats>) -> Result<Self> {
+        let summary = stats.summary();
+        if summary.documents_with_terms < self.info.documents_with_terms
+            || summary.total_terms < self.info.total_terms
+        {
+            return Err(Error::format(
+                &self.dir,
+                "the collection statistics do not cover this shard (join the shards again)",
+            ));
+        }
+        self.collection = Some(stats);
+        self.rescore();
+        Ok(self)
+    }
+
+    /// `N` and the total of terms the scores use: the collection's, or this index's.
+    fn counts(&self) -> (u64, u64) {
+        match &self.collection {
+            Some(c) => (c.summary().documents_with_terms, c.summary().total_terms),
+            None => (self.info.documents_with_terms, self.info.total_terms),
+        }
+    }
+
+    /// Recomputes what depends on the parameters and the statistics.
+    fn rescore(&mut self) {
+        let (n, total) = self.counts();
+        self.cache = NormCache::new(self.params, avg_length(total, n));
         self.inverse = self.cache.per_document(&self.norms);
         self.terms = TermCache::new(self.terms.budget());
-        Ok(self)
+    }
+
+    /// The idf of `term`, held by `local_df` documents of this index.
+    fn term_idf(&self, term: &str, local_df: u64) -> Result<f32> {
+        let (n, _) = self.counts();
+        let df = match &self.collection {
+            None => local_df,
+            Some(c) => {
+                let df = c.doc_freq(term);
+                if df < local_df {
+                    return Err(Error::format(
+                        &self.dir,
+                        format!(
+                            "the collection statistics give the term `{term}` {df} documents but this shard has {local_df} (join the shards again)"
+                        ),
+                    ));
+                }
+                df
+            }
+        };
+        Ok(crate::lucene::idf(df, n))
+    }
+
+    /// The term dictionary of every segment (to merge a collection's statistics).
+    pub(crate) fn term_dictionaries(
+        &self,
+    ) -> impl Iterator<Item = &tantivy::termdict::TermDictionary> {
+        self.segments.iter().map(|s| s.inverted.terms())
     }
 
     /// The same index with a term cache of at most about `bytes` (the default is

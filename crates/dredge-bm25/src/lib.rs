@@ -33,6 +33,7 @@
 
 mod analyzer;
 mod cache;
+mod collection;
 mod error;
 mod index;
 mod lucene;
@@ -41,6 +42,7 @@ mod tokenizer;
 mod words;
 
 pub use analyzer::{AnalyzerInfo, EnglishAnalyzer, MAX_WORD_CHARS, STOP_WORDS, is_stop_word};
+pub use collection::{CollectionStats, CollectionSummary};
 pub use error::{Error, Result};
 pub use index::{
     Bm25Builder, Bm25Index, Bm25Info, BuildOptions, FORMAT_NAME, FORMAT_VERSION, INFO_FILE,

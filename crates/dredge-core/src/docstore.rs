@@ -48,6 +48,12 @@ enum Storage {
     },
     /// A `docs.bin` mapped by [`DocStore::open`], offsets checked, strings not.
     Mapped { map: memmap2::Mmap, count: usize },
+    /// Stores one after another ([`DocStore::concat`]): `starts[i]` is the
+    /// [`DocId`] of part `i`'s first document, `starts[parts.len()]` the total.
+    Concat {
+        parts: Vec<DocStore>,
+        starts: Vec<usize>,
+    },
 }
 
 impl Default for DocStore {
@@ -68,12 +74,34 @@ impl DocStore {
         }
     }
 
+    /// The documents of `parts` one after another, as one store: document `j` of
+    /// part `i` is `DocId(len(parts before i) + j)`. The parts stay as they are
+    /// (memory-mapped ones stay mapped). A sharded index's documents.
+    pub fn concat(parts: Vec<DocStore>) -> Result<Self> {
+        let mut starts = Vec::with_capacity(parts.len() + 1);
+        let mut total = 0usize;
+        for part in &parts {
+            starts.push(total);
+            total += part.len();
+        }
+        starts.push(total);
+        if total > u32::MAX as usize {
+            return Err(Error::Invalid(format!(
+                "{total} documents: more than a DocId can number"
+            )));
+        }
+        Ok(DocStore {
+            storage: Storage::Concat { parts, starts },
+            lookup: OnceLock::new(),
+        })
+    }
+
     /// Appends a document and returns its id. The caller keeps ids unique (the
-    /// corpus reader does). A store read with [`DocStore::open`] is first copied
-    /// into memory.
+    /// corpus reader does). A store read with [`DocStore::open`], or made by
+    /// [`DocStore::concat`], is first copied into memory.
     pub fn push(&mut self, id: &str, title: &str, text: &str) -> DocId {
         let doc = DocId::from_index(self.len());
-        if let Storage::Mapped { .. } = self.storage {
+        if !matches!(self.storage, Storage::Owned { .. }) {
             let mut offsets = vec![0];
             let mut blob = String::new();
             for doc in self.doc_ids() {
@@ -99,6 +127,7 @@ impl DocStore {
         match &self.storage {
             Storage::Owned { offsets, .. } => (offsets.len().max(1) - 1) / 3,
             Storage::Mapped { count, .. } => *count,
+            Storage::Concat { starts, .. } => *starts.last().expect("one start at least"),
         }
     }
 
@@ -123,6 +152,10 @@ impl DocStore {
                 map.get(blob + offset(i)..blob + offset(i + 1))
                     .and_then(|bytes| simdutf8::basic::from_utf8(bytes).ok())
                     .unwrap_or(DAMAGED)
+            }
+            Storage::Concat { parts, starts } => {
+                let part = starts.partition_point(|&s| s <= doc.index()) - 1;
+                parts[part].field(DocId::from_index(doc.index() - starts[part]), field)
             }
         }
     }
@@ -177,6 +210,9 @@ impl DocStore {
             match &self.storage {
                 // Already in this format, header and all.
                 Storage::Mapped { map, .. } => f.write_all(map).map_err(io),
+                Storage::Concat { .. } => Err(Error::Invalid(
+                    "a store made of parts is saved part by part".into(),
+                )),
                 Storage::Owned { offsets, blob } => {
                     f.write_all(MAGIC).map_err(io)?;
                     f.write_all(&(self.len() as u64).to_le_bytes())
@@ -268,6 +304,33 @@ mod tests {
             .doc_ids()
             .flat_map(|d| [store.id(d), store.title(d), store.text(d)])
             .collect()
+    }
+
+    #[test]
+    fn concat_numbers_parts_one_after_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = DocStore::new();
+        first.push("a", "", "one");
+        first.push("b", "Tb", "two");
+        first.save(dir.path().join("first.bin")).unwrap();
+        let mut last = DocStore::new();
+        last.push("c", "Tc", "three");
+        let store = DocStore::concat(vec![
+            DocStore::open(dir.path().join("first.bin")).unwrap(),
+            DocStore::new(),
+            last,
+        ])
+        .unwrap();
+        assert_eq!(store.len(), 3);
+        let ids: Vec<&str> = store.doc_ids().map(|d| store.id(d)).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(store.title(DocId(2)), "Tc");
+        assert_eq!(store.text(DocId(1)), "two");
+        assert_eq!(store.doc_id("c"), Some(DocId(2)));
+        assert_eq!(store.doc_id("z"), None);
+        let mut copy = store;
+        assert_eq!(copy.push("d", "", "four"), DocId(3));
+        assert_eq!(copy.text(DocId(0)), "one");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::manifest::{
     BM25_DIR, Bm25Component, CorpusFingerprint, CorpusInfo, DENSE_DIR, DOCS, DenseComponent,
     Manifest,
 };
+use crate::shard::{ShardInfo, ShardSpec};
 
 /// Where a dense component's vectors come from.
 pub enum Vectors {
@@ -76,6 +77,11 @@ pub enum Progress {
     /// Documents read so far (sent every 1,024 documents, and at the end).
     Documents {
         /// Documents read.
+        read: u64,
+    },
+    /// Documents counted so far by a shard's first pass over the whole corpus.
+    Counting {
+        /// Documents counted.
         read: u64,
     },
     /// The corpus is read; BM25 and the document table are being written.
@@ -153,6 +159,7 @@ pub struct IndexBuilder<'p> {
     bm25: Option<BuildOptions>,
     dense: Option<DenseBuild>,
     threads: usize,
+    shard: Option<ShardSpec>,
     progress: Box<dyn FnMut(Progress) + 'p>,
 }
 
@@ -176,6 +183,7 @@ impl<'p> IndexBuilder<'p> {
             bm25: Some(BuildOptions::default()),
             dense: None,
             threads: 0,
+            shard: None,
             progress: Box::new(|_| {}),
         }
     }
@@ -203,6 +211,17 @@ impl<'p> IndexBuilder<'p> {
     /// are in its [`BuildOptions`].
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads;
+        self
+    }
+
+    /// Builds shard `i` of `n` of the corpus instead of all of it: the documents
+    /// numbered `[i*N/n, (i+1)*N/n)` (see [`ShardSpec::range`]), found by a first
+    /// pass that counts and fingerprints the whole corpus (recorded in the shard's
+    /// manifest, so that [`crate::join_shards`] can check the shards belong
+    /// together). Needs a corpus file. Vectors given as a `.npy` may cover the whole
+    /// corpus: rows of documents of other shards are skipped.
+    pub fn shard(mut self, shard: Option<ShardSpec>) -> Self {
+        self.shard = shard;
         self
     }
 
@@ -246,6 +265,21 @@ impl<'p> IndexBuilder<'p> {
             None => None,
         };
         check_target(&self.out, self.overwrite)?;
+        // A shard's range needs the corpus's size: a first pass counts (and
+        // fingerprints) it all.
+        let whole = match (&self.shard, &documents) {
+            (None, _) => None,
+            (Some(_), Documents::Corpus(path)) => Some(self.whole_corpus(path)?),
+            (Some(spec), Documents::Iter(_)) => {
+                return Err(Error::Invalid(format!(
+                    "building shard {spec} needs a corpus file (documents given one by one cannot be counted first)"
+                )));
+            }
+        };
+        let range = match (&self.shard, &whole) {
+            (Some(spec), Some(whole)) => spec.range(whole.documents),
+            _ => (0, u64::MAX),
+        };
         let staging = StagingDir::new(&self.out, self.overwrite)?;
 
         let (corpus_path, mut iter, mut reader): (String, Box<dyn Iterator<Item = _>>, _) =
@@ -265,13 +299,29 @@ impl<'p> IndexBuilder<'p> {
         let mut fingerprint = CorpusFingerprint::new();
         let mut empty_in_memory = 0u64;
         let mut read = 0u64;
+        let mut number = 0u64;
+        let mut empty_in_shard = 0u64;
         loop {
+            if number >= range.1 {
+                break;
+            }
+            let empty_before = reader.as_ref().map_or(0, |r| r.empty_texts());
             let doc = match reader.as_mut() {
                 Some(r) => r.next().map(|d| d.map_err(Error::from)),
                 None => iter.next(),
             };
             let Some(doc) = doc else { break };
             let doc = doc?;
+            number += 1;
+            if number <= range.0 {
+                continue;
+            }
+            if reader
+                .as_ref()
+                .is_some_and(|r| r.empty_texts() > empty_before)
+            {
+                empty_in_shard += 1;
+            }
             if reader.is_none() {
                 if doc.text.trim().is_empty() {
                     empty_in_memory += 1;
@@ -296,7 +346,11 @@ impl<'p> IndexBuilder<'p> {
         }
         (self.progress)(Progress::Documents { read });
         (self.progress)(Progress::WritingIndex);
-        let empty_texts = reader.as_ref().map_or(empty_in_memory, |r| r.empty_texts());
+        let empty_texts = if reader.is_some() {
+            empty_in_shard
+        } else {
+            empty_in_memory
+        };
         let info = builder
             .map(|b| b.finish())
             .transpose()
@@ -308,6 +362,14 @@ impl<'p> IndexBuilder<'p> {
             documents: docs.len() as u64,
             empty_texts,
         });
+        if let (Some(spec), Some(whole)) = (self.shard, whole) {
+            manifest.shard = Some(ShardInfo {
+                index: spec.index,
+                count: spec.count,
+                first: range.0,
+                corpus: whole,
+            });
+        }
         manifest.components.bm25 = info.map(|info| Bm25Component {
             path: BM25_DIR.to_owned(),
             info,
@@ -321,6 +383,27 @@ impl<'p> IndexBuilder<'p> {
         Ok(BuildSummary {
             manifest,
             elapsed: start.elapsed(),
+        })
+    }
+
+    /// The whole corpus at `path`, read once: its size and fingerprint.
+    fn whole_corpus(&mut self, path: &Path) -> Result<CorpusInfo> {
+        let mut reader = CorpusReader::open(path)?;
+        let mut fingerprint = CorpusFingerprint::new();
+        let mut documents = 0u64;
+        for doc in reader.by_ref() {
+            fingerprint.add(&doc?);
+            documents += 1;
+            if documents.is_multiple_of(1024) {
+                (self.progress)(Progress::Counting { read: documents });
+            }
+        }
+        (self.progress)(Progress::Counting { read: documents });
+        Ok(CorpusInfo {
+            path: reader.path().display().to_string(),
+            fingerprint: fingerprint.finish(),
+            documents,
+            empty_texts: reader.empty_texts(),
         })
     }
 
@@ -352,6 +435,10 @@ impl<'p> IndexBuilder<'p> {
                 }),
             ) => {
                 vectors_file = Some(vectors.display().to_string());
+                let (names, matrix) = match self.shard {
+                    Some(_) => rows_of(docs, names, &matrix),
+                    None => (names, matrix),
+                };
                 let source = dredge_ann::VectorSource {
                     vectors: &vectors,
                     ids: &ids,
@@ -424,6 +511,27 @@ impl<'p> IndexBuilder<'p> {
         });
         Ok((matrix, stats))
     }
+}
+
+/// The rows of `matrix` (named by `names`) that belong to documents of `docs`.
+fn rows_of(docs: &DocStore, names: Vec<String>, matrix: &Matrix) -> (Vec<String>, Matrix) {
+    let mut kept = Vec::new();
+    let mut data = Vec::new();
+    for (row, name) in names.into_iter().enumerate() {
+        if docs.doc_id(&name).is_some() {
+            data.extend_from_slice(matrix.row(row));
+            kept.push(name);
+        }
+    }
+    let rows = kept.len();
+    (
+        kept,
+        Matrix {
+            rows,
+            cols: matrix.cols,
+            data,
+        },
+    )
 }
 
 /// A dense component's source, read or loaded before the corpus.

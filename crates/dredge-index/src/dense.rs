@@ -46,7 +46,7 @@ pub(crate) struct LazyEncoder {
 
 impl LazyEncoder {
     /// Encodes `texts` as queries.
-    fn encode(&self, texts: &[&str]) -> Result<Matrix> {
+    pub(crate) fn encode(&self, texts: &[&str]) -> Result<Matrix> {
         #[cfg(feature = "encoder")]
         {
             let Some(description) = &self.description else {

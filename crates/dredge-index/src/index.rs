@@ -20,6 +20,7 @@ use dredge_core::{DocStore, HybridRetriever, Matrix, Retriever};
 use crate::dense::{DenseRetriever, EncoderSettings, LazyEncoder};
 use crate::error::{Error, Result};
 use crate::manifest::{DOCS, DenseComponent, EncoderInfo, MANIFEST, Manifest};
+use crate::shard::{SHARDED_FORMAT, ShardSet, ShardedRetriever, Shards, format_of, open_shards};
 use crate::spec::{Bm25Spec, DenseSearch, DenseSpec, Retrieval};
 #[cfg(feature = "encoder")]
 use crate::vectors::QueryVectors;
@@ -32,6 +33,9 @@ pub struct Index {
     docs: DocStore,
     in_memory: BTreeMap<String, Arc<DenseIndex>>,
     encoder: EncoderSettings,
+    /// The shards, when this is a sharded index (`manifest` then describes the
+    /// whole: the corpus, and the components every shard has).
+    shards: Option<Shards>,
 }
 
 impl std::fmt::Debug for Index {
@@ -71,6 +75,9 @@ impl Index {
                 ),
             ));
         }
+        if format_of(path).as_deref() == Some(SHARDED_FORMAT) {
+            return Self::open_sharded(path);
+        }
         let manifest = Manifest::read(path)?;
         let docs = DocStore::open(path.join(DOCS))?;
         if docs.len() as u64 != manifest.corpus.documents {
@@ -89,12 +96,90 @@ impl Index {
             docs,
             in_memory: BTreeMap::new(),
             encoder: EncoderSettings::default(),
+            shards: None,
         })
+    }
+
+    /// Opens a sharded index (see [`crate::join_shards`]): every shard, and one
+    /// document table and manifest for the whole.
+    fn open_sharded(path: &Path) -> Result<Self> {
+        let (set, shards) = open_shards(path)?;
+        let mut manifest = shards.parts[0].0.manifest.clone();
+        manifest.corpus = set.corpus.clone();
+        manifest.shard = None;
+        if let (Some(bm25), Some(stats)) = (&mut manifest.components.bm25, &set.bm25) {
+            bm25.info.documents = stats.documents;
+            bm25.info.documents_with_terms = stats.documents_with_terms;
+            bm25.info.total_terms = stats.total_terms;
+            bm25.info.segments = shards
+                .parts
+                .iter()
+                .map(|(p, _)| {
+                    p.manifest
+                        .components
+                        .bm25
+                        .as_ref()
+                        .map_or(0, |c| c.info.segments)
+                })
+                .sum();
+        }
+        for dense in manifest.components.dense.values_mut() {
+            dense.ann.count = set.corpus.documents as usize;
+        }
+        let docs = DocStore::concat(
+            shards
+                .parts
+                .iter()
+                .map(|(p, _)| DocStore::open(p.path.join(DOCS)))
+                .collect::<dredge_core::Result<_>>()?,
+        )?;
+        Ok(Index {
+            path: path.to_path_buf(),
+            manifest,
+            docs,
+            in_memory: BTreeMap::new(),
+            encoder: EncoderSettings::default(),
+            shards: Some(shards),
+        })
+    }
+
+    /// True when this is a sharded index.
+    pub fn is_sharded(&self) -> bool {
+        self.shards.is_some()
+    }
+
+    /// The number of shards (1 for an index that is not sharded).
+    pub fn shard_count(&self) -> usize {
+        self.shards.as_ref().map_or(1, |s| s.parts.len())
+    }
+
+    /// The sharded manifest, when this is a sharded index.
+    pub fn shard_set(&self) -> Option<ShardSet> {
+        self.shards
+            .as_ref()
+            .and_then(|_| ShardSet::read(&self.path).ok())
+    }
+
+    fn not_sharded(&self, what: &str) -> Result<()> {
+        match self.shards {
+            Some(_) => Err(Error::index(
+                &self.path,
+                format!(
+                    "a sharded index has no single {what}; search it through a retriever (Index::retriever)"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The same index, encoding query text with `settings` (another folder for the
     /// recorded model, the batch size).
     pub fn with_encoder_settings(mut self, settings: EncoderSettings) -> Self {
+        if let Some(shards) = &mut self.shards {
+            for (part, _) in &mut shards.parts {
+                part.encoder = settings.clone();
+            }
+        }
         self.encoder = settings;
         self
     }
@@ -137,6 +222,7 @@ impl Index {
 
     /// Opens the BM25 component with its recorded parameters.
     pub fn bm25(&self) -> Result<Bm25Index> {
+        self.not_sharded("BM25 component")?;
         let Some(component) = &self.manifest.components.bm25 else {
             return Err(Error::index(&self.path, "this index has no BM25 component"));
         };
@@ -195,6 +281,7 @@ impl Index {
 
     /// Opens dense component `name` (the only one when `None`) from disk.
     pub fn dense(&self, name: Option<&str>) -> Result<DenseIndex> {
+        self.not_sharded("dense component")?;
         let (name, entry) = self.dense_component(name)?;
         let dense = DenseIndex::open(self.path.join(&entry.path))?;
         if dense.len() as u64 != self.manifest.corpus.documents {
@@ -228,6 +315,7 @@ impl Index {
         vectors: Matrix,
         similarity: dredge_ann::Similarity,
     ) -> Result<()> {
+        self.not_sharded("set of documents to add vectors to (add them to each shard)")?;
         if vectors.rows != self.docs.len() {
             return Err(Error::Invalid(format!(
                 "{} vectors for an index of {} documents",
@@ -296,14 +384,75 @@ impl Index {
     pub fn retriever(&self, spec: &Retrieval, k: usize) -> Result<Arc<dyn Retriever>> {
         spec.validate()?;
         Ok(match spec {
-            Retrieval::Bm25(b) => Arc::new(self.bm25_with(b)?),
-            Retrieval::Dense(d) => Arc::new(self.dense_retriever(d)?),
+            Retrieval::Bm25(b) => self.bm25_side(b)?,
+            Retrieval::Dense(d) => self.dense_side(d)?,
             Retrieval::Hybrid(h) => Arc::new(HybridRetriever::new(
-                Arc::new(self.bm25_with(&h.bm25)?),
-                Arc::new(self.dense_retriever(&h.dense)?),
+                self.bm25_side(&h.bm25)?,
+                self.dense_side(&h.dense)?,
                 h.fusion,
                 h.depth_for(k),
             )?),
+        })
+    }
+
+    /// BM25 with the parameters of `spec`: the component, or every shard's scoring
+    /// with the collection's statistics.
+    fn bm25_side(&self, spec: &Bm25Spec) -> Result<Arc<dyn Retriever>> {
+        let Some(shards) = &self.shards else {
+            return Ok(Arc::new(self.bm25_with(spec)?));
+        };
+        let stats = shards
+            .stats
+            .clone()
+            .ok_or_else(|| Error::index(&self.path, "this index has no BM25 component"))?;
+        let parts = shards
+            .parts
+            .iter()
+            .map(|(part, first)| {
+                let bm25 = part.bm25_with(spec)?.with_collection(stats.clone())?;
+                let len = bm25.len() as u32;
+                Ok((Arc::new(bm25) as Arc<dyn Retriever>, *first, len))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Arc::new(ShardedRetriever {
+            name: "bm25".into(),
+            parts,
+            encoder: None,
+        }))
+    }
+
+    /// The dense side of `spec`: the component, or every shard's, searched with a
+    /// query vector encoded once.
+    fn dense_side(&self, spec: &DenseSpec) -> Result<Arc<dyn Retriever>> {
+        let Some(shards) = &self.shards else {
+            return Ok(Arc::new(self.dense_retriever(spec)?));
+        };
+        let parts = shards
+            .parts
+            .iter()
+            .map(|(part, first)| {
+                let dense = part.dense_retriever(spec)?;
+                let len = dense.index().len() as u32;
+                Ok((Arc::new(dense) as Arc<dyn Retriever>, *first, len))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Arc::new(ShardedRetriever {
+            name: "dense".into(),
+            parts,
+            encoder: Some(self.lazy_encoder(spec.component.as_deref())?),
+        }))
+    }
+
+    /// The encoder of dense component `name`, loaded when first needed.
+    fn lazy_encoder(&self, name: Option<&str>) -> Result<LazyEncoder> {
+        Ok(LazyEncoder {
+            label: self.component_label(name),
+            #[cfg(feature = "encoder")]
+            description: self.recorded_encoder(name)?.cloned(),
+            #[cfg(feature = "encoder")]
+            settings: self.encoder.clone(),
+            #[cfg(feature = "encoder")]
+            loaded: Default::default(),
         })
     }
 
@@ -318,15 +467,7 @@ impl Index {
     /// The dense component of `spec` as a retriever.
     pub fn dense_retriever(&self, spec: &DenseSpec) -> Result<DenseRetriever> {
         let name = spec.component.as_deref();
-        let encoder = LazyEncoder {
-            label: self.component_label(name),
-            #[cfg(feature = "encoder")]
-            description: self.recorded_encoder(name)?.cloned(),
-            #[cfg(feature = "encoder")]
-            settings: self.encoder.clone(),
-            #[cfg(feature = "encoder")]
-            loaded: Default::default(),
-        };
+        let encoder = self.lazy_encoder(name)?;
         if let Some(index) = name.and_then(|n| self.in_memory.get(n)) {
             return Ok(DenseRetriever::new(index.clone(), encoder));
         }
@@ -374,6 +515,7 @@ impl Index {
 
     /// Changes the manifest and rewrites it atomically (to record a new component).
     pub fn update_manifest(&mut self, change: impl FnOnce(&mut Manifest)) -> Result<()> {
+        self.not_sharded("manifest to change")?;
         change(&mut self.manifest);
         self.manifest.save(&self.path)
     }

@@ -50,6 +50,7 @@ mod index;
 mod manifest;
 mod mine;
 mod search;
+mod shard;
 mod spec;
 mod vectors;
 
@@ -66,6 +67,10 @@ pub use manifest::{
 pub use mine::{MineInput, Mining};
 pub use search::{
     BatchSearcher, LoadedQueries, SearchStats, hits_to_run, load_queries, worker_threads,
+};
+pub use shard::{
+    SHARDED_FORMAT, SHARDED_FORMAT_VERSION, ShardEntry, ShardInfo, ShardSet, ShardSpec, TERMS_FILE,
+    join_shards,
 };
 pub use spec::{Bm25Spec, DenseSearch, DenseSpec, HybridSpec, Mode, Retrieval};
 pub use vectors::{ENCODE_BATCH, QueryVectors};

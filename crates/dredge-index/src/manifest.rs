@@ -67,6 +67,9 @@ pub struct Manifest {
     pub corpus: CorpusInfo,
     /// The retrieval structures the index holds.
     pub components: Components,
+    /// Which shard of which corpus this index is, when it was built as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::ShardInfo>,
 }
 
 /// The corpus an index was built from.
@@ -147,6 +150,7 @@ impl Manifest {
             dredge_version: env!("CARGO_PKG_VERSION").to_owned(),
             corpus,
             components: Components::default(),
+            shard: None,
         }
     }
 

@@ -11,7 +11,7 @@ use tantivy::{DocSet, Term};
 use crate::analyzer::EnglishAnalyzer;
 use crate::cache::TermPostings;
 use crate::error::{Error, Result};
-use crate::lucene::{idf, term_score};
+use crate::lucene::term_score;
 
 use super::*;
 
@@ -86,7 +86,7 @@ impl Bm25Index {
         if doc_freq == 0 {
             return Ok(None);
         }
-        let idf = idf(doc_freq, self.info.documents_with_terms);
+        let idf = self.term_idf(term, doc_freq)?;
         let mut postings = TermPostings {
             infos: infos.into(),
             doc_freq,

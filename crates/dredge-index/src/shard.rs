@@ -1,0 +1,578 @@
+//! Sharded indexes: a corpus split into contiguous ranges of documents, each range
+//! a normal index folder (a *shard*), joined into one index whose searches give
+//! the bytes an index of the whole corpus gives.
+//!
+//! - Split: shard `i` of `n` holds the documents numbered `[i*N/n, (i+1)*N/n)` in
+//!   corpus order (`N` documents, integer division). Contiguous ranges keep the
+//!   corpus order: document `j` of shard `i` is document `first(i) + j` of the
+//!   corpus, so ties broken by lower document number break the same way as in one
+//!   index, and no table maps shard documents back.
+//! - A shard's manifest records which shard of which corpus it is ([`ShardInfo`]).
+//! - [`join_shards`] writes the sharded index: `manifest.json` (format
+//!   `dredge-sharded`, [`ShardSet`]) naming the shards by paths relative to it and
+//!   the collection's BM25 statistics, and `bm25-terms.fst` (every term's
+//!   document frequency, merged from the shards' term dictionaries).
+//! - [`crate::Index::open`] opens either kind; a sharded index searches every shard
+//!   (in parallel), each scoring BM25 with the collection's statistics, and merges
+//!   the top k by score, then by document number ([`ShardedRetriever`]).
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use dredge_bm25::{Bm25Index, CollectionStats, CollectionSummary};
+use dredge_core::{DocId, Hit, Matrix, QueryInput, Retriever, Score, StagingDir, sort_hits};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::build::check_target;
+use crate::dense::LazyEncoder;
+use crate::error::{Error, Result};
+use crate::manifest::{CorpusInfo, MANIFEST, Manifest};
+
+/// The value of `format` in a sharded index's manifest.
+pub const SHARDED_FORMAT: &str = "dredge-sharded";
+/// The sharded manifest version this dredge writes and reads.
+pub const SHARDED_FORMAT_VERSION: u32 = 1;
+/// The collection's term statistics, in a sharded index's folder.
+pub const TERMS_FILE: &str = "bm25-terms.fst";
+
+/// Shard `index` of `count` (`i/n` on the command line, counted from 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardSpec {
+    /// Which shard, `0..count`.
+    pub index: u32,
+    /// How many shards.
+    pub count: u32,
+}
+
+impl std::str::FromStr for ShardSpec {
+    type Err = String;
+
+    /// `i/n`, with `0 <= i < n`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let bad =
+            || format!("`{s}`: give the shard as i/n (shard i of n, counted from 0: 0/4 .. 3/4)");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(ShardSpec { index, count })
+    }
+}
+
+impl std::fmt::Display for ShardSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl ShardSpec {
+    /// The document numbers `[first, end)` of this shard in a corpus of `documents`.
+    pub fn range(&self, documents: u64) -> (u64, u64) {
+        let at = |i: u32| (u128::from(documents) * u128::from(i) / u128::from(self.count)) as u64;
+        (at(self.index), at(self.index + 1))
+    }
+}
+
+/// What a shard's manifest records about its place in the corpus.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// Which shard, counted from 0.
+    pub index: u32,
+    /// Of how many.
+    pub count: u32,
+    /// The corpus number of the shard's first document.
+    pub first: u64,
+    /// The whole corpus (its fingerprint and size are those of an index of it all).
+    pub corpus: CorpusInfo,
+}
+
+/// One shard as the sharded manifest names it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShardEntry {
+    /// The shard folder, relative to the sharded index's folder.
+    pub path: String,
+    /// The corpus number of its first document.
+    pub first: u64,
+    /// Its documents.
+    pub documents: u64,
+    /// The fingerprint of its documents (a shard rebuilt from other documents is
+    /// refused).
+    pub fingerprint: String,
+}
+
+/// A sharded index's `manifest.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShardSet {
+    /// Always [`SHARDED_FORMAT`].
+    pub format: String,
+    /// [`SHARDED_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The dredge that joined the shards.
+    pub dredge_version: String,
+    /// The whole corpus.
+    pub corpus: CorpusInfo,
+    /// The shards in corpus order.
+    pub shards: Vec<ShardEntry>,
+    /// The collection's BM25 statistics ([`TERMS_FILE`]); absent without BM25.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bm25: Option<CollectionSummary>,
+}
+
+impl ShardSet {
+    /// Reads and checks `dir/manifest.json` as a sharded manifest.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(MANIFEST);
+        let text = fs_err::read_to_string(&path).map_err(dredge_core::Error::from)?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::index(&path, format!("invalid JSON ({e})")))?;
+        match value.get("format_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(SHARDED_FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(Error::index(
+                    &path,
+                    format!(
+                        "sharded index format version {v}, but this dredge reads version {SHARDED_FORMAT_VERSION}; join the shards again with `dredge shards join`"
+                    ),
+                ));
+            }
+            None => return Err(Error::index(&path, "no format_version")),
+        }
+        serde_json::from_value(value)
+            .map_err(|e| Error::index(&path, format!("malformed sharded manifest: {e}")))
+    }
+}
+
+/// The `format` of the manifest in `dir` (`dredge-index`, `dredge-sharded`), when
+/// it can be read.
+pub(crate) fn format_of(dir: &Path) -> Option<String> {
+    let text = fs_err::read_to_string(dir.join(MANIFEST)).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    value.get("format")?.as_str().map(str::to_owned)
+}
+
+/// Joins shard folders into the sharded index `out`: checks that they are the
+/// shards `0..n` of one corpus built with the same settings (saying which differs),
+/// merges their BM25 term statistics, and writes `out` atomically. The shards stay
+/// where they are; `out` names them by relative paths, so that `out` and its
+/// shards move together.
+pub fn join_shards(out: &Path, shards: &[PathBuf], overwrite: bool) -> Result<ShardSet> {
+    if shards.is_empty() {
+        return Err(Error::Invalid("no shard to join".into()));
+    }
+    let mut opened: Vec<(PathBuf, Manifest, ShardInfo)> = Vec::new();
+    for path in shards {
+        if format_of(path).as_deref() == Some(SHARDED_FORMAT) {
+            return Err(Error::index(
+                path,
+                "is a sharded index, not a shard (join the shard folders it names)",
+            ));
+        }
+        let manifest = crate::Index::open(path)?.manifest().clone();
+        let Some(info) = manifest.shard.clone() else {
+            return Err(Error::index(
+                path,
+                "is not a shard: it was built without --shard i/n",
+            ));
+        };
+        opened.push((path.clone(), manifest, info));
+    }
+    opened.sort_by_key(|(_, _, info)| info.index);
+    let (first_path, first, first_info) = &opened[0];
+    let n = first_info.count;
+    for (path, manifest, info) in &opened {
+        let differs = |what: &str, a: String, b: String| {
+            Error::index(
+                path,
+                format!(
+                    "{what} differs from {}'s: {a} here, {b} there; shards must come from one corpus built with the same settings",
+                    first_path.display()
+                ),
+            )
+        };
+        if info.count != n {
+            return Err(differs(
+                "the number of shards",
+                info.count.to_string(),
+                n.to_string(),
+            ));
+        }
+        if info.corpus.fingerprint != first_info.corpus.fingerprint
+            || info.corpus.documents != first_info.corpus.documents
+        {
+            return Err(differs(
+                "the corpus",
+                format!("{} ({} documents)", info.corpus.path, info.corpus.documents),
+                format!(
+                    "{} ({} documents)",
+                    first_info.corpus.path, first_info.corpus.documents
+                ),
+            ));
+        }
+        compare_components(manifest, first, &differs)?;
+        let (lo, hi) = ShardSpec {
+            index: info.index,
+            count: n,
+        }
+        .range(info.corpus.documents);
+        if info.first != lo || manifest.corpus.documents != hi - lo {
+            return Err(Error::index(
+                path,
+                format!(
+                    "shard {}/{n} should hold documents {lo}..{hi} but holds {} from {}; rebuild it",
+                    info.index, manifest.corpus.documents, info.first
+                ),
+            ));
+        }
+    }
+    for (want, (path, _, info)) in opened.iter().enumerate() {
+        if info.index as usize != want {
+            let which = if (info.index as usize) < want {
+                format!(
+                    "shard {}/{n} is given twice ({})",
+                    info.index,
+                    path.display()
+                )
+            } else {
+                format!("shard {want}/{n} is missing")
+            };
+            return Err(Error::Invalid(format!(
+                "{which}: join needs the shards 0..{n}, each once"
+            )));
+        }
+    }
+    if opened.len() != n as usize {
+        return Err(Error::Invalid(format!(
+            "shard {}/{n} is missing: join needs the shards 0..{n}, each once",
+            opened.len()
+        )));
+    }
+
+    check_target(out, overwrite)?;
+    let staging = StagingDir::new(out, overwrite)?;
+    let bm25 = if first.components.bm25.is_some() {
+        let indexes: Vec<Bm25Index> = opened
+            .iter()
+            .map(|(path, _, _)| crate::Index::open(path)?.bm25())
+            .collect::<Result<_>>()?;
+        let refs: Vec<&Bm25Index> = indexes.iter().collect();
+        Some(CollectionStats::write(
+            &refs,
+            &staging.path().join(TERMS_FILE),
+        )?)
+    } else {
+        None
+    };
+    let base = absolute(out)?;
+    let base = base.parent().unwrap_or(Path::new("/"));
+    let entries = opened
+        .iter()
+        .map(|(path, manifest, info)| {
+            Ok(ShardEntry {
+                path: relative_to(base, &absolute(path)?, out),
+                first: info.first,
+                documents: manifest.corpus.documents,
+                fingerprint: manifest.corpus.fingerprint.clone(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    let set = ShardSet {
+        format: SHARDED_FORMAT.into(),
+        format_version: SHARDED_FORMAT_VERSION,
+        dredge_version: env!("CARGO_PKG_VERSION").into(),
+        corpus: first_info.corpus.clone(),
+        shards: entries,
+        bm25,
+    };
+    dredge_core::write_json(staging.path().join(MANIFEST), &set)?;
+    staging.commit()?;
+    Ok(set)
+}
+
+/// Checks that `manifest`'s components are built as `first`'s are.
+fn compare_components(
+    manifest: &Manifest,
+    first: &Manifest,
+    differs: &dyn Fn(&str, String, String) -> Error,
+) -> Result<()> {
+    let (a, b) = (&manifest.components, &first.components);
+    let bm25 = |m: &Manifest| {
+        m.components.bm25.as_ref().map(|c| {
+            serde_json::json!({"k1": c.info.k1, "b": c.info.b, "analyzer": c.info.analyzer, "fields": c.info.fields})
+        })
+    };
+    if bm25(manifest) != bm25(first) {
+        return Err(differs(
+            "the BM25 component (parameters, analysis)",
+            json_or_none(bm25(manifest)),
+            json_or_none(bm25(first)),
+        ));
+    }
+    let names = |c: &crate::Components| c.dense.keys().cloned().collect::<Vec<_>>().join(", ");
+    if names(a) != names(b) {
+        return Err(differs("the dense components", names(a), names(b)));
+    }
+    for (name, da) in &a.dense {
+        let db = &b.dense[name];
+        let settings = |d: &crate::DenseComponent| {
+            serde_json::json!({
+                "similarity": d.ann.similarity,
+                "dimension": d.ann.dimension,
+                "ann": d.ann.ann,
+                "encoder": d.encoder,
+            })
+        };
+        if settings(da) != settings(db) {
+            return Err(differs(
+                &format!("dense component `{name}` (similarity, dimension, structure, encoder)"),
+                settings(da).to_string(),
+                settings(db).to_string(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn json_or_none(v: Option<serde_json::Value>) -> String {
+    v.map_or_else(|| "none".to_owned(), |v| v.to_string())
+}
+
+/// `path` made absolute and free of `.`/`..` where it exists (its parent, for a
+/// path not yet created).
+fn absolute(path: &Path) -> Result<PathBuf> {
+    let io = |e| dredge_core::Error::io(path, e);
+    if path.exists() {
+        return Ok(fs_err::canonicalize(path).map_err(dredge_core::Error::from)?);
+    }
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::index(path, "names no folder"))?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::env::current_dir().map_err(io)?,
+    };
+    Ok(fs_err::canonicalize(&parent)
+        .map_err(dredge_core::Error::from)?
+        .join(name))
+}
+
+/// `target` relative to the folder `out` (whose parent is `base`), as a string
+/// with `/` separators.
+fn relative_to(base: &Path, target: &Path, out: &Path) -> String {
+    let dir = base.join(out.file_name().unwrap_or_default());
+    let from: Vec<Component> = dir.components().collect();
+    let to: Vec<Component> = target.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".into(); from.len() - common];
+    parts.extend(
+        to[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// The open shards of a sharded index.
+pub(crate) struct Shards {
+    /// Each shard with the corpus number of its first document.
+    pub(crate) parts: Vec<(crate::Index, u32)>,
+    /// The collection's BM25 statistics, when the shards have BM25.
+    pub(crate) stats: Option<Arc<CollectionStats>>,
+}
+
+/// Opens the sharded index `dir`: its manifest, every shard (checked against what
+/// the join recorded), and the collection statistics.
+pub(crate) fn open_shards(dir: &Path) -> Result<(ShardSet, Shards)> {
+    let set = ShardSet::read(dir)?;
+    let mut parts = Vec::with_capacity(set.shards.len());
+    let mut next = 0u64;
+    for entry in &set.shards {
+        let path = dir.join(&entry.path);
+        let index = crate::Index::open(&path).map_err(|e| Error::Context {
+            context: format!(
+                "opening shard {} of the sharded index {}",
+                entry.path,
+                dir.display()
+            ),
+            source: Box::new(e),
+        })?;
+        let m = index.manifest();
+        if m.corpus.fingerprint != entry.fingerprint || m.corpus.documents != entry.documents {
+            return Err(Error::index(
+                &path,
+                format!(
+                    "this shard changed after the join (it holds {} documents, fingerprint {}; the join recorded {}, {}); join the shards again",
+                    m.corpus.documents, m.corpus.fingerprint, entry.documents, entry.fingerprint
+                ),
+            ));
+        }
+        if entry.first != next {
+            return Err(Error::index(
+                dir.join(MANIFEST),
+                "the shards do not follow one another; join them again",
+            ));
+        }
+        next += entry.documents;
+        let first = u32::try_from(entry.first)
+            .map_err(|_| Error::index(&path, "more documents than a DocId can number"))?;
+        parts.push((index, first));
+    }
+    if next != set.corpus.documents {
+        return Err(Error::index(
+            dir.join(MANIFEST),
+            format!(
+                "the shards hold {next} documents but the corpus has {}; join them again",
+                set.corpus.documents
+            ),
+        ));
+    }
+    let stats = match &set.bm25 {
+        Some(summary) => Some(CollectionStats::open(&dir.join(TERMS_FILE), summary)?),
+        None => None,
+    };
+    Ok((set, Shards { parts, stats }))
+}
+
+/// One retriever over the shards of a sharded index: each part's retriever
+/// searches its shard, hits are renumbered to corpus document numbers and merged
+/// by [`Hit::rank_cmp`] (score, then document number), as one index ranks them.
+/// Dense parts get the query vector encoded once, here, by `encoder`.
+pub(crate) struct ShardedRetriever {
+    pub(crate) name: String,
+    /// Each shard's retriever, the number of its first document, its size.
+    pub(crate) parts: Vec<(Arc<dyn Retriever>, u32, u32)>,
+    pub(crate) encoder: Option<LazyEncoder>,
+}
+
+impl ShardedRetriever {
+    /// The vectors of queries that lack one, encoded together (None: none to do).
+    fn encoded(&self, queries: &[QueryInput<'_>]) -> Result<Option<Matrix>> {
+        let Some(encoder) = &self.encoder else {
+            return Ok(None);
+        };
+        let texts: Vec<&str> = queries
+            .iter()
+            .filter(|q| q.vector.is_none())
+            .map(|q| q.text)
+            .collect();
+        if texts.is_empty() {
+            return Ok(None);
+        }
+        encoder.encode(&texts).map(Some)
+    }
+
+    fn merge(&self, per_part: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
+        let mut all: Vec<Hit> = per_part
+            .into_iter()
+            .zip(&self.parts)
+            .flat_map(|(hits, &(_, first, _))| {
+                hits.into_iter().map(move |h| Hit {
+                    doc: DocId(h.doc.0 + first),
+                    score: h.score,
+                })
+            })
+            .collect();
+        sort_hits(&mut all);
+        all.truncate(k);
+        all
+    }
+
+    fn search_batch_inner(&self, queries: &[QueryInput<'_>], k: usize) -> Result<Vec<Vec<Hit>>> {
+        let per_part: Vec<Vec<Vec<Hit>>> = self
+            .parts
+            .par_iter()
+            .map(|(r, _, _)| r.search_batch(queries, k))
+            .collect::<dredge_core::Result<_>>()?;
+        let mut per_query: Vec<Vec<Vec<Hit>>> =
+            vec![Vec::with_capacity(self.parts.len()); queries.len()];
+        for part in per_part {
+            for (q, hits) in part.into_iter().enumerate() {
+                per_query[q].push(hits);
+            }
+        }
+        Ok(per_query.into_iter().map(|p| self.merge(p, k)).collect())
+    }
+
+    fn score_inner(&self, query: &QueryInput<'_>, docs: &[DocId]) -> Result<Vec<Score>> {
+        let mut scores = vec![0.0; docs.len()];
+        for (retriever, first, len) in &self.parts {
+            let (lo, hi) = (*first, first + len);
+            let mine: Vec<(usize, DocId)> = docs
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| (lo..hi).contains(&d.0))
+                .map(|(i, d)| (i, DocId(d.0 - lo)))
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let local: Vec<DocId> = mine.iter().map(|&(_, d)| d).collect();
+            for ((i, _), s) in mine.iter().zip(retriever.score(query, &local)?) {
+                scores[*i] = s;
+            }
+        }
+        if let Some(d) = docs.iter().find(|d| {
+            self.parts
+                .last()
+                .is_none_or(|&(_, first, len)| d.0 >= first + len)
+        }) {
+            return Err(Error::Invalid(format!("document {d} is not in the index")));
+        }
+        Ok(scores)
+    }
+}
+
+/// `queries` with the rows of `encoded` given, in order, to those without a vector.
+fn with_vectors<'q>(
+    queries: &[QueryInput<'q>],
+    encoded: Option<&'q Matrix>,
+) -> Vec<QueryInput<'q>> {
+    let mut rows = encoded
+        .into_iter()
+        .flat_map(|m| (0..m.rows).map(|i| m.row(i)));
+    queries
+        .iter()
+        .map(|q| QueryInput {
+            text: q.text,
+            vector: q.vector.or_else(|| rows.next()),
+        })
+        .collect()
+}
+
+impl Retriever for ShardedRetriever {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn search(&self, query: &QueryInput<'_>, k: usize) -> dredge_core::Result<Vec<Hit>> {
+        let encoded = self.encoded(std::slice::from_ref(query))?;
+        let query = with_vectors(std::slice::from_ref(query), encoded.as_ref())[0];
+        let per_part: Vec<Vec<Hit>> = self
+            .parts
+            .par_iter()
+            .map(|(r, _, _)| r.search(&query, k))
+            .collect::<dredge_core::Result<_>>()?;
+        Ok(self.merge(per_part, k))
+    }
+
+    fn search_batch(
+        &self,
+        queries: &[QueryInput<'_>],
+        k: usize,
+    ) -> dredge_core::Result<Vec<Vec<Hit>>> {
+        let encoded = self.encoded(queries)?;
+        Ok(self.search_batch_inner(&with_vectors(queries, encoded.as_ref()), k)?)
+    }
+
+    fn score(&self, query: &QueryInput<'_>, docs: &[DocId]) -> dredge_core::Result<Vec<Score>> {
+        let encoded = self.encoded(std::slice::from_ref(query))?;
+        let query = with_vectors(std::slice::from_ref(query), encoded.as_ref())[0];
+        Ok(self.score_inner(&query, docs)?)
+    }
+}
