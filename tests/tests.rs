@@ -9,3 +9,4 @@ mod eval;
 mod hybrid;
 mod mine;
 mod same_bytes;
+mod shards;
