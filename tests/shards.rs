@@ -52,7 +52,7 @@ fn build_sharded(data: &Path, dir: &Path, n: u32, ann: &str, out: &Path) {
 /// Every output compared: (file name, command line after `--index INDEX`).
 fn outputs(data: &Path) -> Vec<(&'static str, Vec<String>)> {
     let emb = data.join("embeddings/all-MiniLM-L6-v2");
-    let vectors = vec![
+    let vectors = [
         "--query-vectors".to_owned(),
         s(&emb.join("queries.npy")),
         "--query-ids".into(),
