@@ -28,6 +28,7 @@ __all__ = [
     "Qrels",
     "RelevanceEvaluator",
     "evaluate",
+    "join_shards",
     "load_queries",
     "supported_measures",
     "__version__",
@@ -123,6 +124,7 @@ class Index:
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 200,
         hnsw_seed: int = 0,
+        shard: Optional[str] = None,
     ) -> "Index":
         """Builds an index at ``out`` (atomically) and opens it.
 
@@ -133,7 +135,8 @@ class Index:
         order when ``documents`` are given; or the path of a ``.npy`` whose ids file
         is ``vector_ids`` or ``FILE.ids.txt``) or from ``model`` (a
         sentence-transformers folder that encodes every document; the index then
-        encodes query text too). The options are ``dredge index``'s.
+        encodes query text too). The options are ``dredge index``'s; ``shard="i/n"``
+        builds shard i of n of the corpus file (join shards with :func:`join_shards`).
         """
         inner = _dredge.Index.build(
             os.fspath(out),
@@ -157,6 +160,7 @@ class Index:
             hnsw_m=hnsw_m,
             hnsw_ef_construction=hnsw_ef_construction,
             hnsw_seed=hnsw_seed,
+            shard=shard,
         )
         return cls._wrap(inner)
 
@@ -252,6 +256,37 @@ class Index:
             return self._inner.search_many_arrays(queries, k, mode, options, vectors, threads)
         return self._inner.search_many(queries, k, mode, options, vectors, threads)
 
+    def write_run(
+        self,
+        queries: Union[PathLike, Mapping[str, str], Sequence[Tuple[str, str]]],
+        out: PathLike,
+        k: int = 1000,
+        *,
+        mode: str = "bm25",
+        split: Optional[str] = None,
+        vectors: Any = None,
+        threads: int = 0,
+        tag: Optional[str] = None,
+        k1: Optional[float] = None,
+        b: Optional[float] = None,
+        dense_name: Optional[str] = None,
+        ef: Optional[int] = None,
+        exact: bool = False,
+        fusion: str = "rrf",
+        rrf_k: float = 60.0,
+        alpha: float = 0.5,
+        normalize: str = "minmax",
+        depth: Optional[int] = None,
+    ) -> int:
+        """Searches ``queries`` as :meth:`search_many` does and writes the hits to
+        ``out`` as a TREC run (atomically), the bytes ``dredge search --out`` writes
+        for the same queries and options (``tag`` defaults to ``dredge-<mode>``).
+        Returns the number of queries searched."""
+        options = _retrieval(k1, b, dense_name, ef, exact, fusion, rrf_k, alpha, normalize, depth)
+        return self._inner.write_run(
+            _queries(queries, split), os.fspath(out), k, mode, options, vectors, threads, tag
+        )
+
     @property
     def doc_ids(self) -> List[str]:
         """Every document id, by ordinal (what ``search_many(..., arrays=True)``
@@ -298,6 +333,7 @@ class Index:
         rrf_k: float = 60.0,
         alpha: float = 0.5,
         normalize: str = "minmax",
+        positions: Optional[Tuple[int, int]] = None,
     ) -> Union[Dict[str, Any], Tuple[List[Dict[str, Any]], Dict[str, Any]]]:
         """Mines hard negatives with every option of ``dredge mine``.
 
@@ -311,6 +347,9 @@ class Index:
         index's dense components with those vectors, searched exactly. Filters, sampling and
         formats are ``dredge mine``'s. With ``out``, writes the JSONL there
         (atomically) and returns the audit; without, returns ``(rows, audit)``.
+        ``positions=(start, end)`` mines only the input queries at those positions
+        (counted from 0), each seeded as in a run over all of them: the parts of a
+        fan-out, whose outputs concatenated in order are one run's bytes.
         """
         options = _retrieval(k1, b, dense_name, ef, exact, fusion, rrf_k, alpha, normalize, depth)
         config = {
@@ -326,6 +365,7 @@ class Index:
             "on_short": on_short,
             "format": format,
             "filter_order": filter_order,
+            "positions": positions,
         }
         audit, lines = self._inner.mine(
             out=None if out is None else os.fspath(out),
@@ -387,6 +427,14 @@ _WHOLE = {"map": "map", "ndcg": "ndcg", "recip_rank": "mrr"}
 
 #: The pytrec_eval measures dredge computes (families take any cutoffs).
 supported_measures = frozenset(_WHOLE) | frozenset(_FAMILIES)
+
+
+def join_shards(out: PathLike, shards: Sequence[PathLike], overwrite: bool = False) -> Index:
+    """Joins shard folders (built with ``Index.build(..., shard="i/n")`` or
+    ``dredge index --shard i/n``) into the sharded index ``out`` and opens it:
+    ``dredge shards join``."""
+    inner = _dredge.join_shards(os.fspath(out), [os.fspath(s) for s in shards], overwrite)
+    return Index._wrap(inner)
 
 
 def _combine_measures(measures: Iterable[str]) -> List[Tuple[str, Optional[int], str]]:

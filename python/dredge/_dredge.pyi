@@ -42,6 +42,7 @@ class Index:
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 200,
         hnsw_seed: int = 0,
+        shard: Optional[str] = None,
     ) -> "Index": ...
     @property
     def path(self) -> str: ...
@@ -77,6 +78,17 @@ class Index:
         vectors: Optional[npt.NDArray[np.float32]] = None,
         threads: int = 0,
     ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+    def write_run(
+        self,
+        queries: List[Tuple[str, str]],
+        out: str,
+        k: int = 1000,
+        mode: str = "bm25",
+        options: Optional[Dict[str, Any]] = None,
+        vectors: Optional[npt.NDArray[np.float32]] = None,
+        threads: int = 0,
+        tag: Optional[str] = None,
+    ) -> int: ...
     def doc_ids(self) -> List[str]: ...
     def mine(
         self,
@@ -99,6 +111,7 @@ class Index:
     ) -> Tuple[str, Optional[bytes]]: ...
 
 def load_queries(path: str, split: Optional[str] = None) -> List[Tuple[str, str]]: ...
+def join_shards(out: str, shards: List[str], overwrite: bool = False) -> Index: ...
 def evaluate(
     qrels: Union[str, Qrels, Mapping[str, Mapping[str, int]]],
     run: Union[str, Mapping[str, Mapping[str, float]]],

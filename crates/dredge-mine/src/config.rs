@@ -201,6 +201,11 @@ pub struct MineConfig {
     /// Queries processed together (in parallel, then written in order); memory
     /// grows with this times `depth`, not with the number of queries.
     pub chunk_size: usize,
+    /// Mine only the input's queries at these positions (counted from 0, every
+    /// input query counted), each still seeded by its position: the parts of a
+    /// fan-out over workers, whose outputs concatenated in order are the bytes of
+    /// one run over all queries. `None`: every query.
+    pub positions: Option<std::ops::Range<u64>>,
 }
 
 impl Default for MineConfig {
@@ -219,6 +224,7 @@ impl Default for MineConfig {
             format: OutputFormat::Flag,
             filter_order: FilterOrder::SentenceTransformers,
             chunk_size: 512,
+            positions: None,
         }
     }
 }

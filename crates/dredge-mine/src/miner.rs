@@ -390,9 +390,18 @@ impl<'a> Miner<'a> {
                 let mut index = 0u64;
                 loop {
                     let mut chunk = Vec::with_capacity(chunk_size);
+                    let positions = self.config.positions.clone().unwrap_or(0..u64::MAX);
                     for q in queries.by_ref() {
-                        chunk.push((index, q?));
+                        let at = index;
                         index += 1;
+                        if at >= positions.end {
+                            break;
+                        }
+                        let q = q?;
+                        if at < positions.start {
+                            continue;
+                        }
+                        chunk.push((at, q));
                         if chunk.len() == chunk_size {
                             break;
                         }

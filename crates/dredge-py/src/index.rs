@@ -332,7 +332,7 @@ impl PyIndex {
 
     /// Builds an index at `out` (see `dredge.Index.build`).
     #[staticmethod]
-    #[pyo3(signature = (out, corpus = None, documents = None, *, vectors = None, vector_ids = None, model = None, dense_name = "default", ann = "hnsw", similarity = "cosine", bm25 = true, k1 = 0.9, b = 0.4, overwrite = false, threads = 0, batch_size = 32, max_length = None, hnsw_m = 16, hnsw_ef_construction = 200, hnsw_seed = 0))]
+    #[pyo3(signature = (out, corpus = None, documents = None, *, vectors = None, vector_ids = None, model = None, dense_name = "default", ann = "hnsw", similarity = "cosine", bm25 = true, k1 = 0.9, b = 0.4, overwrite = false, threads = 0, batch_size = 32, max_length = None, hnsw_m = 16, hnsw_ef_construction = 200, hnsw_seed = 0, shard = None))]
     #[allow(clippy::too_many_arguments)]
     fn build(
         py: Python<'_>,
@@ -355,7 +355,12 @@ impl PyIndex {
         hnsw_m: usize,
         hnsw_ef_construction: usize,
         hnsw_seed: u64,
+        shard: Option<String>,
     ) -> PyResult<Self> {
+        let shard = match shard {
+            Some(s) => Some(s.parse::<dredge_index::ShardSpec>().map_err(value_error)?),
+            None => None,
+        };
         let docs = match (&corpus, documents) {
             (Some(_), None) => None,
             (None, Some(d)) => Some(documents_of(d)?),
@@ -449,7 +454,8 @@ impl PyIndex {
                 let mut builder = IndexBuilder::new(&out)
                     .overwrite(overwrite)
                     .bm25(bm25.then_some(options))
-                    .threads(threads);
+                    .threads(threads)
+                    .shard(shard);
                 if let Some(vectors) = dense_vectors {
                     builder = builder.dense(DenseBuild {
                         name: dense_name.to_owned(),
@@ -592,6 +598,51 @@ impl PyIndex {
             },
         )?;
         Ok(out)
+    }
+
+    /// Searches `queries` as `search_many` does and writes the hits to `out` as a
+    /// TREC run tagged `tag` (the bytes `dredge search --out` writes for the same
+    /// queries), atomically; returns the number of queries searched.
+    #[pyo3(signature = (queries, out, k = 1000, mode = "bm25", options = None, vectors = None, threads = 0, tag = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn write_run<'py>(
+        &self,
+        py: Python<'py>,
+        queries: Vec<(String, String)>,
+        out: PathBuf,
+        k: usize,
+        mode: &str,
+        options: Option<&Bound<'py, PyDict>>,
+        vectors: Option<PyReadonlyArray2<'py, f32>>,
+        threads: usize,
+        tag: Option<String>,
+    ) -> PyResult<usize> {
+        let docs = self.index.docs();
+        let tag = tag.unwrap_or_else(|| format!("dredge-{mode}"));
+        let n = queries.len();
+        let mut file = dredge_core::AtomicFile::create(&out).map_err(to_py)?;
+        let io = |e: std::io::Error| to_py(dredge_core::Error::io(&out, e));
+        let mut writer = dredge_core::RunWriter::new(&mut file, &tag);
+        self.search_batches(
+            py,
+            queries,
+            k,
+            mode,
+            options,
+            vectors,
+            threads,
+            |batch, _, hits| {
+                for (query, hits) in batch.iter().zip(hits) {
+                    writer
+                        .write_query(&query.id, hits.iter().map(|h| (docs.id(h.doc), h.score)))
+                        .map_err(io)?;
+                }
+                Ok(())
+            },
+        )?;
+        writer.into_inner().map_err(io)?;
+        file.commit().map_err(to_py)?;
+        Ok(n)
     }
 
     /// [`PyIndex::search_many`] with the hits as arrays: `(documents int64 [n, k],
@@ -801,7 +852,9 @@ fn mine_config(config: Option<&Bound<'_, PyDict>>) -> PyResult<MineConfig> {
         Some(r) => r.parse::<RankRange>().map_err(to_py)?,
         None => RankRange::default(),
     };
+    let positions = opt::<(u64, u64)>(config, "positions")?.map(|(start, end)| start..end);
     let config = MineConfig {
+        positions,
         depth: opt(config, "depth")?.unwrap_or(defaults.depth),
         range,
         max_score: opt(config, "max_score")?,
@@ -864,6 +917,24 @@ fn mine_config(config: Option<&Bound<'_, PyDict>>) -> PyResult<MineConfig> {
 
 /// The queries of a `queries.jsonl`, or of a BEIR folder (those judged in
 /// `qrels/<split>.tsv` when `split` is given), as `(id, text)` pairs in file order.
+/// Joins shard folders into the sharded index `out` (see `dredge.join_shards`).
+#[pyfunction]
+#[pyo3(signature = (out, shards, overwrite = false))]
+pub fn join_shards(
+    py: Python<'_>,
+    out: PathBuf,
+    shards: Vec<PathBuf>,
+    overwrite: bool,
+) -> PyResult<PyIndex> {
+    let index = py
+        .detach(|| {
+            dredge_index::join_shards(&out, &shards, overwrite)?;
+            Index::open(&out)
+        })
+        .map_err(to_py)?;
+    Ok(PyIndex::new(index))
+}
+
 #[pyfunction]
 #[pyo3(signature = (path, split = None))]
 pub fn load_queries(

@@ -23,6 +23,7 @@ fn _dredge(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<vectors::PyVectorIndex>()?;
     m.add_function(wrap_pyfunction!(eval::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(index::load_queries, m)?)?;
+    m.add_function(wrap_pyfunction!(index::join_shards, m)?)?;
     m.add_function(wrap_pyfunction!(eval::evaluate_per_query, m)?)?;
     Ok(())
 }
