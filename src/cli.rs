@@ -468,6 +468,20 @@ pub struct RetrievalArgs {
     /// Hybrid: documents taken from each side before fusing (default: k, at least 100).
     #[arg(long, value_name = "N")]
     pub depth: Option<usize>,
+
+    /// Sharded indexes.
+    #[command(flatten)]
+    pub shards: ShardArgs,
+}
+
+/// How a sharded index is held in memory.
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// A sharded index larger than memory: hold one shard's component at a time
+    /// (queries are searched shard after shard in batches of 4,096; the results
+    /// are the same, each batch pays the opening of every shard).
+    #[arg(long)]
+    pub one_shard_at_a_time: bool,
 }
 
 /// BM25 parameters of a search.
@@ -815,6 +829,10 @@ pub struct MineArgs {
     /// Fusion of hybrid candidates (each side contributes --depth documents).
     #[command(flatten)]
     pub fusion: FusionArgs,
+
+    /// Sharded indexes.
+    #[command(flatten)]
+    pub shards: ShardArgs,
 
     /// Rank window negatives come from, MIN:MAX (0-based, MAX excluded; MIN: or
     /// :MAX for one bound).

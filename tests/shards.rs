@@ -1,6 +1,7 @@
 //! Sharded indexes: SciFact split into 1, 3 and 4 shards and joined gives, byte for
 //! byte, the outputs of one index of the whole corpus (search runs in the three
-//! modes with exact dense, eval --dataset JSON, mined negatives); HNSW shards keep
+//! modes with exact dense, eval --dataset JSON, mined negatives), also holding one
+//! shard at a time in memory; HNSW shards keep
 //! the recall of one graph; the join refuses shards that do not belong together;
 //! a joined set moves as a whole.
 
@@ -155,7 +156,12 @@ fn outputs(data: &Path) -> Vec<(&'static str, Vec<String>)> {
 }
 
 /// Runs every output of [`outputs`] against `index`, into `dir`; the bytes by name.
-fn run_all(data: &Path, index: &Path, dir: &Path) -> HashMap<&'static str, Vec<u8>> {
+fn run_all(
+    data: &Path,
+    index: &Path,
+    dir: &Path,
+    extra: &[&str],
+) -> HashMap<&'static str, Vec<u8>> {
     fs_err::create_dir_all(dir).unwrap();
     let mut bytes = HashMap::new();
     for (name, args) in outputs(data) {
@@ -165,6 +171,7 @@ fn run_all(data: &Path, index: &Path, dir: &Path) -> HashMap<&'static str, Vec<u
         if name != "eval.json" {
             full.extend(["--out".into(), s(&out)]);
         }
+        full.extend(extra.iter().map(|x| x.to_string()));
         let full: Vec<&str> = full.iter().map(String::as_str).collect();
         let output = run_ok(&full);
         let written = if name == "eval.json" {
@@ -199,17 +206,28 @@ fn shards_give_the_bytes_of_one_index() {
         "--out",
         &s(&one),
     ]);
-    let whole = run_all(&data, &one, &dir.path().join("one-out"));
+    let whole = run_all(&data, &one, &dir.path().join("one-out"), &[]);
     for n in [1, 3, 4] {
         let sharded = dir.path().join(format!("sharded{n}"));
         build_sharded(&data, dir.path(), n, "flat", &sharded);
         let out = dir.path().join(format!("out{n}"));
-        let got = run_all(&data, &sharded, &out);
+        let got = run_all(&data, &sharded, &out, &[]);
         for (name, bytes) in &whole {
             assert!(
                 got[name] == *bytes,
                 "{name}: {n} shards wrote other bytes than one index"
             );
+        }
+        if n == 3 {
+            // One shard in memory at a time: the same bytes.
+            let out = dir.path().join("out3-one-at-a-time");
+            let got = run_all(&data, &sharded, &out, &["--one-shard-at-a-time"]);
+            for (name, bytes) in &whole {
+                assert!(
+                    got[name] == *bytes,
+                    "{name}: 3 shards one at a time wrote other bytes than one index"
+                );
+            }
         }
     }
     // The set moves as a whole: the sharded folder and its shards copied elsewhere

@@ -114,7 +114,9 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
         missing_as_zero: args.missing_as_zero,
     };
     let r = &args.retrieval;
-    let index = Index::open(index_path)?.with_encoder_settings(r.dense.encoder_settings());
+    let index = Index::open(index_path)?
+        .with_encoder_settings(r.dense.encoder_settings())
+        .one_shard_at_a_time(r.shards.one_shard_at_a_time);
     let docs = index.docs();
     let modes = modes(args, &index)?;
     let qrels_path = dataset::qrels_file(args.qrels.as_deref().unwrap_or(data), &args.split)?;

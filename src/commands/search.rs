@@ -11,7 +11,9 @@ use crate::output::print;
 
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let r = &args.retrieval;
-    let index = Index::open(&args.index)?.with_encoder_settings(r.dense.encoder_settings());
+    let index = Index::open(&args.index)?
+        .with_encoder_settings(r.dense.encoder_settings())
+        .one_shard_at_a_time(r.shards.one_shard_at_a_time);
     let mode = args.mode;
     if r.vectors.query_vectors.is_some() && mode == SearchMode::Bm25 {
         bail!("--query-vectors are for --mode dense or --mode hybrid");

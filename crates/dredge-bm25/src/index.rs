@@ -45,7 +45,7 @@ const HEAP_MAX_K: usize = 64;
 const LANES: usize = 16;
 const DOC_FIELD: &str = "doc";
 /// The default budget of the term cache (see [`Bm25Index::with_cache_bytes`]).
-const DEFAULT_CACHE_BYTES: usize = 256 << 20;
+pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
 
 /// One tantivy segment, as the scorer sees it.
 struct SegmentData {

@@ -45,6 +45,7 @@ pub use analyzer::{AnalyzerInfo, EnglishAnalyzer, MAX_WORD_CHARS, STOP_WORDS, is
 pub use collection::{CollectionStats, CollectionSummary};
 pub use error::{Error, Result};
 pub use index::{
-    Bm25Builder, Bm25Index, Bm25Info, BuildOptions, FORMAT_NAME, FORMAT_VERSION, INFO_FILE,
+    Bm25Builder, Bm25Index, Bm25Info, BuildOptions, DEFAULT_CACHE_BYTES, FORMAT_NAME,
+    FORMAT_VERSION, INFO_FILE,
 };
 pub use lucene::{Bm25Params, length_to_norm, norm_to_length};

@@ -311,15 +311,46 @@ impl Retriever for HybridRetriever {
 
     fn score(&self, query: &QueryInput<'_>, docs: &[DocId]) -> Result<Vec<Score>> {
         let (a, b) = self.sides(query)?;
+        Ok(self.fused_scores(&a, &b, docs))
+    }
+
+    /// Both sides searched for every request's query in one batch each, then each
+    /// request's documents scored as [`Retriever::score`] does.
+    fn score_many(&self, requests: &[(QueryInput<'_>, &[DocId])]) -> Result<Vec<Vec<Score>>> {
+        let queries: Vec<QueryInput<'_>> = requests.iter().map(|(q, _)| *q).collect();
+        let a = self.first.search_batch(&queries, self.depth)?;
+        let b = self.second.search_batch(&queries, self.depth)?;
+        if a.len() != queries.len() || b.len() != queries.len() {
+            return Err(Error::Invalid(
+                "a retriever returned a different number of result lists than queries".into(),
+            ));
+        }
+        Ok(requests
+            .iter()
+            .zip(a.iter().zip(&b))
+            .map(|((_, docs), (a, b))| self.fused_scores(a, b, docs))
+            .collect())
+    }
+
+    fn preferred_batch(&self) -> Option<usize> {
+        match (self.first.preferred_batch(), self.second.preferred_batch()) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+impl HybridRetriever {
+    /// The fused score of each of `docs`, from the two sides' hits.
+    fn fused_scores(&self, a: &[Hit], b: &[Hit], docs: &[DocId]) -> Vec<Score> {
         let (sa, sb) = (
-            SideScores::new(&a, self.fusion),
-            SideScores::new(&b, self.fusion),
+            SideScores::new(a, self.fusion),
+            SideScores::new(b, self.fusion),
         );
         let (wa, wb) = weights(self.fusion);
-        Ok(docs
-            .iter()
+        docs.iter()
             .map(|&d| wa * sa.get(d) + wb * sb.get(d))
-            .collect())
+            .collect()
     }
 }
 

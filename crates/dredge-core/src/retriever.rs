@@ -46,4 +46,22 @@ pub trait Retriever: Send + Sync {
     /// they would be retrieved (a document sharing no term with a BM25 query scores
     /// 0). The miner uses it to score positives that are not among the candidates.
     fn score(&self, query: &QueryInput<'_>, docs: &[DocId]) -> Result<Vec<Score>>;
+
+    /// [`Retriever::score`] for many queries, each with its documents, in request
+    /// order. The default runs them in parallel; a retriever that pays a cost per
+    /// call (a sharded index holding one shard at a time) does them together.
+    fn score_many(&self, requests: &[(QueryInput<'_>, &[DocId])]) -> Result<Vec<Vec<Score>>> {
+        use rayon::prelude::*;
+        requests
+            .par_iter()
+            .map(|(q, docs)| self.score(q, docs))
+            .collect()
+    }
+
+    /// How many queries this retriever wants per [`Retriever::search_batch`] call,
+    /// when it pays a cost per call and runs a batch's queries in parallel itself
+    /// (`None`: any batch; callers then hand small groups to many threads).
+    fn preferred_batch(&self) -> Option<usize> {
+        None
+    }
 }

@@ -20,7 +20,9 @@ use dredge_core::{DocStore, HybridRetriever, Matrix, Retriever};
 use crate::dense::{DenseRetriever, EncoderSettings, LazyEncoder};
 use crate::error::{Error, Result};
 use crate::manifest::{DOCS, DenseComponent, EncoderInfo, MANIFEST, Manifest};
-use crate::shard::{SHARDED_FORMAT, ShardSet, ShardedRetriever, Shards, format_of, open_shards};
+use crate::shard::{
+    Opener, Part, SHARDED_FORMAT, ShardSet, ShardedRetriever, Shards, format_of, open_shards,
+};
 use crate::spec::{Bm25Spec, DenseSearch, DenseSpec, Retrieval};
 #[cfg(feature = "encoder")]
 use crate::vectors::QueryVectors;
@@ -143,6 +145,20 @@ impl Index {
         })
     }
 
+    /// A sharded index whose retrievers hold one shard's component in memory at a
+    /// time (`on`), for indexes larger than memory: a batch of queries is searched
+    /// on each shard in turn, the shard opened, searched and dropped; scores of
+    /// given documents are asked shard by shard too. Results are the same; each
+    /// call pays the opening of every shard it needs, so hand queries in large
+    /// batches (the batch searcher and the miner do: 4,096 queries a batch).
+    /// No effect on an index that is not sharded.
+    pub fn one_shard_at_a_time(mut self, on: bool) -> Self {
+        if let Some(shards) = &mut self.shards {
+            shards.one_at_a_time = on;
+        }
+        self
+    }
+
     /// True when this is a sharded index.
     pub fn is_sharded(&self) -> bool {
         self.shards.is_some()
@@ -177,7 +193,9 @@ impl Index {
     pub fn with_encoder_settings(mut self, settings: EncoderSettings) -> Self {
         if let Some(shards) = &mut self.shards {
             for (part, _) in &mut shards.parts {
-                part.encoder = settings.clone();
+                if let Some(part) = Arc::get_mut(part) {
+                    part.encoder = settings.clone();
+                }
             }
         }
         self.encoder = settings;
@@ -405,41 +423,67 @@ impl Index {
             .stats
             .clone()
             .ok_or_else(|| Error::index(&self.path, "this index has no BM25 component"))?;
-        let parts = shards
-            .parts
-            .iter()
-            .map(|(part, first)| {
-                let bm25 = part.bm25_with(spec)?.with_collection(stats.clone())?;
-                let len = bm25.len() as u32;
-                Ok((Arc::new(bm25) as Arc<dyn Retriever>, *first, len))
+        // The term cache's budget is shared among the shards open together.
+        let open_together = if shards.one_at_a_time {
+            1
+        } else {
+            shards.parts.len()
+        };
+        let cache = dredge_bm25::DEFAULT_CACHE_BYTES / open_together;
+        let spec = *spec;
+        self.sharded("bm25", None, move |part| {
+            let stats = stats.clone();
+            Box::new(move || {
+                let bm25 = part
+                    .bm25_with(&spec)?
+                    .with_collection(stats.clone())?
+                    .with_cache_bytes(cache);
+                Ok(Arc::new(bm25) as Arc<dyn Retriever>)
             })
-            .collect::<Result<_>>()?;
-        Ok(Arc::new(ShardedRetriever {
-            name: "bm25".into(),
-            parts,
-            encoder: None,
-        }))
+        })
     }
 
     /// The dense side of `spec`: the component, or every shard's, searched with a
     /// query vector encoded once.
     fn dense_side(&self, spec: &DenseSpec) -> Result<Arc<dyn Retriever>> {
-        let Some(shards) = &self.shards else {
+        if self.shards.is_none() {
             return Ok(Arc::new(self.dense_retriever(spec)?));
-        };
+        }
+        let encoder = self.lazy_encoder(spec.component.as_deref())?;
+        let spec = spec.clone();
+        self.sharded("dense", Some(encoder), move |part| {
+            let spec = spec.clone();
+            Box::new(move || Ok(Arc::new(part.dense_retriever(&spec)?) as Arc<dyn Retriever>))
+        })
+    }
+
+    /// A retriever over the shards, each part from `opener(shard)`: opened now, or
+    /// when needed with [`Index::one_shard_at_a_time`].
+    fn sharded(
+        &self,
+        name: &str,
+        encoder: Option<LazyEncoder>,
+        opener: impl Fn(Arc<Index>) -> Opener,
+    ) -> Result<Arc<dyn Retriever>> {
+        let shards = self.shards.as_ref().expect("a sharded index");
         let parts = shards
             .parts
             .iter()
             .map(|(part, first)| {
-                let dense = part.dense_retriever(spec)?;
-                let len = dense.index().len() as u32;
-                Ok((Arc::new(dense) as Arc<dyn Retriever>, *first, len))
+                let open = opener(part.clone());
+                let len = part.docs().len() as u32;
+                let part = if shards.one_at_a_time {
+                    Part::OneAtATime(open)
+                } else {
+                    Part::Open(open()?)
+                };
+                Ok((part, *first, len))
             })
             .collect::<Result<_>>()?;
         Ok(Arc::new(ShardedRetriever {
-            name: "dense".into(),
+            name: name.into(),
             parts,
-            encoder: Some(self.lazy_encoder(spec.component.as_deref())?),
+            encoder,
         }))
     }
 

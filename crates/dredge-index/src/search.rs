@@ -69,12 +69,19 @@ impl<'r> BatchSearcher<'r> {
 
     /// The best `k` hits of each query, in query order.
     pub fn search(&self, queries: &[QueryInput<'_>], k: usize) -> Result<Vec<Vec<Hit>>> {
-        let groups: Vec<Vec<Vec<Hit>>> = self.pool.install(|| {
-            queries
-                .par_chunks(GROUP)
-                .map(|group| self.retriever.search_batch(group, k))
-                .collect::<dredge_core::Result<_>>()
-        })?;
+        let groups: Vec<Vec<Vec<Hit>>> =
+            self.pool
+                .install(|| match self.retriever.preferred_batch() {
+                    // It runs a batch in parallel itself, and pays per call: big batches.
+                    Some(batch) => queries
+                        .chunks(batch.max(1))
+                        .map(|group| self.retriever.search_batch(group, k))
+                        .collect::<dredge_core::Result<_>>(),
+                    None => queries
+                        .par_chunks(GROUP)
+                        .map(|group| self.retriever.search_batch(group, k))
+                        .collect::<dredge_core::Result<_>>(),
+                })?;
         Ok(groups.into_iter().flatten().collect())
     }
 

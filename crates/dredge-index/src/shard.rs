@@ -380,10 +380,13 @@ fn relative_to(base: &Path, target: &Path, out: &Path) -> String {
 
 /// The open shards of a sharded index.
 pub(crate) struct Shards {
-    /// Each shard with the corpus number of its first document.
-    pub(crate) parts: Vec<(crate::Index, u32)>,
+    /// Each shard (its manifest and document table; components are opened by
+    /// retrievers) with the corpus number of its first document.
+    pub(crate) parts: Vec<(Arc<crate::Index>, u32)>,
     /// The collection's BM25 statistics, when the shards have BM25.
     pub(crate) stats: Option<Arc<CollectionStats>>,
+    /// Retrievers open one shard's component at a time ([`crate::Index::one_shard_at_a_time`]).
+    pub(crate) one_at_a_time: bool,
 }
 
 /// Opens the sharded index `dir`: its manifest, every shard (checked against what
@@ -421,7 +424,7 @@ pub(crate) fn open_shards(dir: &Path) -> Result<(ShardSet, Shards)> {
         next += entry.documents;
         let first = u32::try_from(entry.first)
             .map_err(|_| Error::index(&path, "more documents than a DocId can number"))?;
-        parts.push((index, first));
+        parts.push((Arc::new(index), first));
     }
     if next != set.corpus.documents {
         return Err(Error::index(
@@ -436,21 +439,52 @@ pub(crate) fn open_shards(dir: &Path) -> Result<(ShardSet, Shards)> {
         Some(summary) => Some(CollectionStats::open(&dir.join(TERMS_FILE), summary)?),
         None => None,
     };
-    Ok((set, Shards { parts, stats }))
+    Ok((
+        set,
+        Shards {
+            parts,
+            stats,
+            one_at_a_time: false,
+        },
+    ))
 }
 
-/// One retriever over the shards of a sharded index: each part's retriever
-/// searches its shard, hits are renumbered to corpus document numbers and merged
-/// by [`Hit::rank_cmp`] (score, then document number), as one index ranks them.
-/// Dense parts get the query vector encoded once, here, by `encoder`.
+/// Opens one shard's retriever.
+pub(crate) type Opener = Box<dyn Fn() -> Result<Arc<dyn Retriever>> + Send + Sync>;
+
+/// A shard's retriever: open for the retriever's life, or opened when needed and
+/// dropped after use (one shard in memory at a time).
+pub(crate) enum Part {
+    Open(Arc<dyn Retriever>),
+    OneAtATime(Opener),
+}
+
+/// Queries per [`Retriever::search_batch`] call when shards are opened one at a
+/// time: each call opens every shard once.
+const ONE_AT_A_TIME_BATCH: usize = 4096;
+/// Queries per group searched in parallel within one open shard.
+const GROUP: usize = 32;
+
+/// One retriever over the shards of a sharded index: each part searches its
+/// shard, hits are renumbered to corpus document numbers and merged by
+/// [`Hit::rank_cmp`] (score, then document number), as one index ranks them.
+/// Shards kept open are searched in parallel; shards opened one at a time are
+/// visited in turn, each searching the whole batch of queries in parallel. Dense
+/// parts get the query vectors encoded once, here, by `encoder`.
 pub(crate) struct ShardedRetriever {
     pub(crate) name: String,
     /// Each shard's retriever, the number of its first document, its size.
-    pub(crate) parts: Vec<(Arc<dyn Retriever>, u32, u32)>,
+    pub(crate) parts: Vec<(Part, u32, u32)>,
     pub(crate) encoder: Option<LazyEncoder>,
 }
 
 impl ShardedRetriever {
+    fn one_at_a_time(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|(p, _, _)| matches!(p, Part::OneAtATime(_)))
+    }
+
     /// The vectors of queries that lack one, encoded together (None: none to do).
     fn encoded(&self, queries: &[QueryInput<'_>]) -> Result<Option<Matrix>> {
         let Some(encoder) = &self.encoder else {
@@ -467,64 +501,98 @@ impl ShardedRetriever {
         encoder.encode(&texts).map(Some)
     }
 
-    fn merge(&self, per_part: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
-        let mut all: Vec<Hit> = per_part
-            .into_iter()
-            .zip(&self.parts)
-            .flat_map(|(hits, &(_, first, _))| {
-                hits.into_iter().map(move |h| Hit {
-                    doc: DocId(h.doc.0 + first),
-                    score: h.score,
-                })
-            })
-            .collect();
-        sort_hits(&mut all);
-        all.truncate(k);
-        all
+    /// Merges `hits` of the part starting at `first` into `into`, keeping `k`.
+    fn merge_into(into: &mut Vec<Hit>, hits: Vec<Hit>, first: u32, k: usize) {
+        into.extend(hits.into_iter().map(|h| Hit {
+            doc: DocId(h.doc.0 + first),
+            score: h.score,
+        }));
+        sort_hits(into);
+        into.truncate(k);
     }
 
-    fn search_batch_inner(&self, queries: &[QueryInput<'_>], k: usize) -> Result<Vec<Vec<Hit>>> {
-        let per_part: Vec<Vec<Vec<Hit>>> = self
-            .parts
-            .par_iter()
-            .map(|(r, _, _)| r.search_batch(queries, k))
-            .collect::<dredge_core::Result<_>>()?;
-        let mut per_query: Vec<Vec<Vec<Hit>>> =
-            vec![Vec::with_capacity(self.parts.len()); queries.len()];
-        for part in per_part {
-            for (q, hits) in part.into_iter().enumerate() {
-                per_query[q].push(hits);
+    fn search_all(&self, queries: &[QueryInput<'_>], k: usize) -> Result<Vec<Vec<Hit>>> {
+        let per_part: Vec<Vec<Vec<Hit>>> = if self.one_at_a_time() {
+            let mut merged = vec![Vec::new(); queries.len()];
+            for (part, first, _) in &self.parts {
+                let retriever = open(part)?;
+                let groups: Vec<Vec<Vec<Hit>>> = queries
+                    .par_chunks(GROUP)
+                    .map(|g| retriever.search_batch(g, k))
+                    .collect::<dredge_core::Result<_>>()?;
+                drop(retriever);
+                for (into, hits) in merged.iter_mut().zip(groups.into_iter().flatten()) {
+                    Self::merge_into(into, hits, *first, k);
+                }
+            }
+            return Ok(merged);
+        } else {
+            self.parts
+                .par_iter()
+                .map(|(part, _, _)| open(part)?.search_batch(queries, k).map_err(Error::from))
+                .collect::<Result<_>>()?
+        };
+        let mut merged = vec![Vec::new(); queries.len()];
+        for (hits, (_, first, _)) in per_part.into_iter().zip(&self.parts) {
+            for (into, hits) in merged.iter_mut().zip(hits) {
+                Self::merge_into(into, hits, *first, k);
             }
         }
-        Ok(per_query.into_iter().map(|p| self.merge(p, k)).collect())
+        Ok(merged)
     }
 
-    fn score_inner(&self, query: &QueryInput<'_>, docs: &[DocId]) -> Result<Vec<Score>> {
-        let mut scores = vec![0.0; docs.len()];
-        for (retriever, first, len) in &self.parts {
-            let (lo, hi) = (*first, first + len);
-            let mine: Vec<(usize, DocId)> = docs
+    fn score_all(&self, requests: &[(QueryInput<'_>, &[DocId])]) -> Result<Vec<Vec<Score>>> {
+        let total = self.parts.last().map_or(0, |&(_, first, len)| first + len);
+        if let Some(d) = requests
+            .iter()
+            .flat_map(|(_, docs)| docs.iter())
+            .find(|d| d.0 >= total)
+        {
+            return Err(Error::Invalid(format!(
+                "document {d} is not in the index ({total} documents)"
+            )));
+        }
+        let mut scores: Vec<Vec<Score>> =
+            requests.iter().map(|(_, d)| vec![0.0; d.len()]).collect();
+        for (part, first, len) in &self.parts {
+            let range = *first..first + len;
+            // Each request's documents on this shard: (position, local id).
+            let mine: Vec<(usize, Vec<usize>, Vec<DocId>)> = requests
                 .iter()
                 .enumerate()
-                .filter(|(_, d)| (lo..hi).contains(&d.0))
-                .map(|(i, d)| (i, DocId(d.0 - lo)))
+                .filter_map(|(r, (_, docs))| {
+                    let (at, local): (Vec<usize>, Vec<DocId>) = docs
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, d)| range.contains(&d.0))
+                        .map(|(i, d)| (i, DocId(d.0 - first)))
+                        .unzip();
+                    (!at.is_empty()).then_some((r, at, local))
+                })
                 .collect();
             if mine.is_empty() {
                 continue;
             }
-            let local: Vec<DocId> = mine.iter().map(|&(_, d)| d).collect();
-            for ((i, _), s) in mine.iter().zip(retriever.score(query, &local)?) {
-                scores[*i] = s;
+            let retriever = open(part)?;
+            let got: Vec<Vec<Score>> = mine
+                .par_iter()
+                .map(|(r, _, local)| retriever.score(&requests[*r].0, local))
+                .collect::<dredge_core::Result<_>>()?;
+            for ((r, at, _), got) in mine.iter().zip(got) {
+                for (&i, s) in at.iter().zip(got) {
+                    scores[*r][i] = s;
+                }
             }
         }
-        if let Some(d) = docs.iter().find(|d| {
-            self.parts
-                .last()
-                .is_none_or(|&(_, first, len)| d.0 >= first + len)
-        }) {
-            return Err(Error::Invalid(format!("document {d} is not in the index")));
-        }
         Ok(scores)
+    }
+}
+
+/// The part's retriever: the open one, or the shard opened now.
+fn open(part: &Part) -> Result<Arc<dyn Retriever>> {
+    match part {
+        Part::Open(r) => Ok(r.clone()),
+        Part::OneAtATime(opener) => opener(),
     }
 }
 
@@ -551,14 +619,8 @@ impl Retriever for ShardedRetriever {
     }
 
     fn search(&self, query: &QueryInput<'_>, k: usize) -> dredge_core::Result<Vec<Hit>> {
-        let encoded = self.encoded(std::slice::from_ref(query))?;
-        let query = with_vectors(std::slice::from_ref(query), encoded.as_ref())[0];
-        let per_part: Vec<Vec<Hit>> = self
-            .parts
-            .par_iter()
-            .map(|(r, _, _)| r.search(&query, k))
-            .collect::<dredge_core::Result<_>>()?;
-        Ok(self.merge(per_part, k))
+        let mut hits = self.search_batch(std::slice::from_ref(query), k)?;
+        Ok(hits.pop().unwrap_or_default())
     }
 
     fn search_batch(
@@ -567,12 +629,29 @@ impl Retriever for ShardedRetriever {
         k: usize,
     ) -> dredge_core::Result<Vec<Vec<Hit>>> {
         let encoded = self.encoded(queries)?;
-        Ok(self.search_batch_inner(&with_vectors(queries, encoded.as_ref()), k)?)
+        Ok(self.search_all(&with_vectors(queries, encoded.as_ref()), k)?)
     }
 
     fn score(&self, query: &QueryInput<'_>, docs: &[DocId]) -> dredge_core::Result<Vec<Score>> {
-        let encoded = self.encoded(std::slice::from_ref(query))?;
-        let query = with_vectors(std::slice::from_ref(query), encoded.as_ref())[0];
-        Ok(self.score_inner(&query, docs)?)
+        let mut scores = self.score_many(&[(*query, docs)])?;
+        Ok(scores.pop().unwrap_or_default())
+    }
+
+    fn score_many(
+        &self,
+        requests: &[(QueryInput<'_>, &[DocId])],
+    ) -> dredge_core::Result<Vec<Vec<Score>>> {
+        let queries: Vec<QueryInput<'_>> = requests.iter().map(|(q, _)| *q).collect();
+        let encoded = self.encoded(&queries)?;
+        let queries = with_vectors(&queries, encoded.as_ref());
+        let requests: Vec<(QueryInput<'_>, &[DocId])> = queries
+            .into_iter()
+            .zip(requests.iter().map(|(_, d)| *d))
+            .collect();
+        Ok(self.score_all(&requests)?)
+    }
+
+    fn preferred_batch(&self) -> Option<usize> {
+        self.one_at_a_time().then_some(ONE_AT_A_TIME_BATCH)
     }
 }

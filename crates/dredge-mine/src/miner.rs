@@ -101,6 +101,19 @@ impl<'a> Miner<'a> {
         exclusions: &Exclusions,
         index: u64,
     ) -> Result<MinedQuery> {
+        self.mine_query_scored(query, candidates, exclusions, index, None)
+    }
+
+    /// [`Miner::mine_query`], with the scores of the positives missing from the
+    /// candidates already computed (in [`missing_positives`] order) when given.
+    fn mine_query_scored(
+        &self,
+        query: &MineQuery,
+        candidates: Vec<Hit>,
+        exclusions: &Exclusions,
+        index: u64,
+        missing_scores: Option<Vec<Score>>,
+    ) -> Result<MinedQuery> {
         let cfg = &self.config;
         let input = QueryInput {
             text: &query.text,
@@ -118,7 +131,10 @@ impl<'a> Miner<'a> {
             }
         }
         if !missing.is_empty() {
-            let scored = self.retriever.score(&input, &missing)?;
+            let scored = match missing_scores {
+                Some(scored) => scored,
+                None => self.retriever.score(&input, &missing)?,
+            };
             if scored.len() != missing.len() {
                 return Err(Error::Core(dredge_core::Error::Invalid(format!(
                     "retriever `{}` returned {} scores for {} documents",
@@ -308,26 +324,56 @@ impl<'a> Miner<'a> {
                 chunk.len()
             ))));
         }
-        chunk
+        // Each query's exclusions, and the positives its candidates miss, scored
+        // for all queries in one call (one pass over a sharded index's shards).
+        let prepared: Vec<(Vec<Hit>, Exclusions, Vec<DocId>)> = chunk
             .par_iter()
             .zip(results)
-            .map(|((index, query), mut candidates)| {
+            .map(|((_, query), mut candidates)| {
                 candidates.truncate(self.config.depth);
                 let exclusions = groups.exclusions(query, &self.keys);
-                let mined = self.mine_query(query, candidates, &exclusions, *index)?;
-                let mut lines = Lines::new();
-                if mined.written {
-                    write_lines(
-                        &mut lines,
-                        self.config.format,
-                        query,
-                        &mined.positive_scores,
-                        &mined.negatives,
-                        self.docs,
-                    );
-                }
-                Ok((mined, lines))
+                let missing = missing_positives(&candidates, &exclusions);
+                (candidates, exclusions, missing)
             })
+            .collect();
+        let requests: Vec<(QueryInput<'_>, &[DocId])> = inputs
+            .iter()
+            .zip(&prepared)
+            .filter(|(_, (_, _, missing))| !missing.is_empty())
+            .map(|(input, (_, _, missing))| (*input, missing.as_slice()))
+            .collect();
+        let mut scored = self.retriever.score_many(&requests)?.into_iter();
+        let missing_scores: Vec<Option<Vec<Score>>> = prepared
+            .iter()
+            .map(|(_, _, missing)| (!missing.is_empty()).then(|| scored.next()).flatten())
+            .collect();
+        chunk
+            .par_iter()
+            .zip(prepared)
+            .zip(missing_scores)
+            .map(
+                |(((index, query), (candidates, exclusions, _)), missing_scores)| {
+                    let mined = self.mine_query_scored(
+                        query,
+                        candidates,
+                        &exclusions,
+                        *index,
+                        missing_scores,
+                    )?;
+                    let mut lines = Lines::new();
+                    if mined.written {
+                        write_lines(
+                            &mut lines,
+                            self.config.format,
+                            query,
+                            &mined.positive_scores,
+                            &mined.negatives,
+                            self.docs,
+                        );
+                    }
+                    Ok((mined, lines))
+                },
+            )
             .collect()
     }
 
@@ -360,7 +406,11 @@ impl<'a> Miner<'a> {
             });
         }
         let threads = rayon::current_num_threads().max(1);
-        let chunk_size = self.config.chunk_size;
+        // A retriever that pays per call (one shard at a time) gets larger chunks.
+        let chunk_size = self
+            .config
+            .chunk_size
+            .max(self.retriever.preferred_batch().unwrap_or(0));
         let mut queries = queries.into_iter();
         // A writer thread writes each chunk's lines and records its audit while the
         // next chunk is mined on the rayon pool (one chunk in flight between them).
@@ -543,4 +593,14 @@ fn record(audit: &mut Audit, query: &MineQuery, mined: &MinedQuery, holdout: Opt
             h.queries_with_false_negatives += 1;
         }
     }
+}
+
+/// The positives of `exclusions` that `candidates` lack, in order.
+fn missing_positives(candidates: &[Hit], exclusions: &Exclusions) -> Vec<DocId> {
+    exclusions
+        .docs
+        .iter()
+        .filter(|&&d| !candidates.iter().any(|h| h.doc == d))
+        .copied()
+        .collect()
 }
