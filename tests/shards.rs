@@ -404,3 +404,59 @@ fn the_join_refuses_shards_that_do_not_belong_together() {
     let err = run_err(&["search", "--index", &out, "--query", "starter"]);
     assert!(err.contains("changed after the join"), "{err}");
 }
+
+#[test]
+fn embed_shards_hold_the_documents_of_index_shards() {
+    let Some(model) = crate::support::minilm() else {
+        return;
+    };
+    let data = crate::support::sample_dataset();
+    let dir = tempfile::tempdir().unwrap();
+    let (d, m) = (s(&data), s(&model));
+    let whole = dir.path().join("whole.npy");
+    run_ok(&["embed", "--model", &m, "--input", &d, "--out", &s(&whole)]);
+    let (all_ids, all) =
+        dredge_core::read_vectors(&whole, &dir.path().join("whole.ids.txt")).unwrap();
+    let mut seen = Vec::new();
+    for i in 0..3 {
+        let part = dir.path().join(format!("part{i}.npy"));
+        let ids = dir.path().join(format!("part{i}.ids.txt"));
+        run_ok(&[
+            "embed",
+            "--model",
+            &m,
+            "--input",
+            &d,
+            "--shard",
+            &format!("{i}/3"),
+            "--out",
+            &s(&part),
+        ]);
+        let (names, rows) = dredge_core::read_vectors(&part, &ids).unwrap();
+        // The shard's vectors are rows of the whole corpus's, in corpus order.
+        for (r, name) in names.iter().enumerate() {
+            let at = all_ids.iter().position(|x| x == name).unwrap();
+            assert_eq!(at, seen.len() + r, "{name} out of order");
+            assert_eq!(rows.row(r), all.row(at), "{name}: other vector");
+        }
+        seen.extend(names);
+        // And exactly the documents of `dredge index --shard i/3`.
+        let index = dir.path().join(format!("index{i}"));
+        run_ok(&[
+            "index",
+            "--corpus",
+            &d,
+            "--shard",
+            &format!("{i}/3"),
+            "--vectors",
+            &s(&part),
+            "--vector-ids",
+            &s(&ids),
+            "--ann",
+            "flat",
+            "--out",
+            &s(&index),
+        ]);
+    }
+    assert_eq!(seen, all_ids, "the three shards cover the corpus once");
+}
