@@ -151,6 +151,7 @@ mod tests {
 
     #[test]
     fn tables_are_consistent() {
+        assert_eq!(BUFFER, crate::MAX_WORD_CHARS);
         assert_eq!(RANGES[0].0, 0);
         assert!(
             RANGES
@@ -162,7 +163,16 @@ mod tests {
         assert_eq!(KIND.len(), NEXT.len());
         // Every character is a match on its own: the scan always moves on.
         assert!(NEXT[0].iter().all(|&n| n >= 0 && KIND[n as usize] != 0));
+        // The ASCII shortcut table is the ranges' classes.
+        for c in 0..128u8 {
+            let i = RANGES.partition_point(|&(start, _)| start <= u32::from(c)) - 1;
+            assert_eq!(ASCII_CLASSES[usize::from(c)], RANGES[i].1, "{c}");
+            assert_eq!(class_of(char::from(c)), usize::from(RANGES[i].1));
+        }
     }
+
+    // The expected tokens below are what Lucene 9.9.1's StandardTokenizer gives
+    // for these texts (benches/bm25/lucene_diff.py checks far more).
 
     #[test]
     fn splits_like_the_standard_tokenizer() {
