@@ -3,7 +3,11 @@
 //! and `mine` with BM25, dense and hybrid candidates in the three formats. The
 //! hashes were taken with the binary of b868f05, before the index layer moved into
 //! dredge-index, and the binary after the move wrote the same bytes. A change here
-//! must come with a reason (a deliberate change of output) in its commit.
+//! must come with a reason (a deliberate change of output) in its commit. The BM25
+//! pins (bm25, hybrid and mine outputs) were retaken when the analyzer became
+//! Lucene's StandardTokenizer exactly (analyzer version 2: `©`, `®`, `™`, `↔` are
+//! terms, `²`, `₂`, `¼` are not), which changes SciFact's total length and so
+//! every BM25 score in its last digits.
 
 use std::path::Path;
 
@@ -18,17 +22,17 @@ fn fnv1a(path: &Path) -> u64 {
 }
 
 const PINNED: [(&str, u64); 11] = [
-    ("bm25.trec", 0x48d2b8f34cfa7ef6),
+    ("bm25.trec", 0x9d0364d0003bf2f2),
     ("dense-exact.trec", 0x40828819af81d931),
     ("dense.trec", 0x94bb50461d4c3ce8),
     ("eval.json", 0x49de26dd263325d7),
-    ("hybrid-w.trec", 0xa31c9bb8ab294622),
-    ("hybrid.trec", 0x3aad3979ad0a15ef),
-    ("mine-bm25.jsonl", 0x7abb123db561c504),
+    ("hybrid-w.trec", 0x647fff8f450825d2),
+    ("hybrid.trec", 0xbb9206a533c81a06),
+    ("mine-bm25.jsonl", 0x74f6060a05993dec),
     ("mine-dense.jsonl", 0x6af18214e8a1a031),
-    ("mine-flag.jsonl", 0xf381ad8c9583fd55),
-    ("mine-ids.jsonl", 0xb376fb4c4df60831),
-    ("mine-triplet.jsonl", 0xd9c37389d45971ca),
+    ("mine-flag.jsonl", 0x654e531285a4365b),
+    ("mine-ids.jsonl", 0xf304010520265607),
+    ("mine-triplet.jsonl", 0x8566a301c63258d8),
 ];
 
 #[test]

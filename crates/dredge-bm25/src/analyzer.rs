@@ -13,8 +13,9 @@ pub const STOP_WORDS: [&str; 33] = [
     "they", "this", "to", "was", "will", "with",
 ];
 
-/// The longest word the tokenizer emits, in characters; longer words are cut into
-/// pieces of this length (Lucene's `StandardTokenizer` default, 255).
+/// The longest word the tokenizer emits, in UTF-16 units (Java's `char`s): Lucene's
+/// `StandardTokenizer` reads at most this many from a word's start (its default
+/// `maxTokenLength` and scanner buffer, 255), so longer words are cut.
 pub const MAX_WORD_CHARS: usize = 255;
 
 /// The identity of an analyzer, saved with an index so that queries are analyzed
@@ -31,10 +32,11 @@ pub struct AnalyzerInfo {
 
 /// Lucene's `EnglishAnalyzer` with the Porter stemmer, step for step:
 ///
-/// 1. **Words** by the Unicode word-boundary rules (UAX #29), like Lucene's
-///    `StandardTokenizer`: `covid-19` gives `covid` and `19`; `U.S.A.`, `3.14`,
-///    `1,000` and `don't` stay whole. Words longer than [`MAX_WORD_CHARS`]
-///    characters are cut into pieces of that length.
+/// 1. **Tokens** as Lucene's `StandardTokenizer` makes them, with its own scanner
+///    tables (Unicode word-boundary rules, UAX #29, over Unicode 9.0 properties):
+///    `covid-19` gives `covid` and `19`; `U.S.A.`, `3.14`, `1,000` and `don't`
+///    stay whole; emoji and symbols such as `©`, `®`, `™` are tokens; `₂`, `¹`,
+///    `½` are not. Words longer than [`MAX_WORD_CHARS`] UTF-16 units are cut.
 /// 2. **Possessives**: a final `'s`, `’s` or `＇s` (any case) is removed
 ///    (`EnglishPossessiveFilter`).
 /// 3. **Lowercase**, character by character (Unicode simple case mapping, as Java's
@@ -43,9 +45,11 @@ pub struct AnalyzerInfo {
 /// 5. **Porter stemming**: Martin Porter's original algorithm as Lucene's
 ///    `PorterStemmer` implements it (not Snowball's Porter2 "English" stemmer).
 ///
-/// Unlike Lucene, characters outside the Basic Multilingual Plane count as one
-/// character (Java counts two UTF-16 units) in the length cut and the stemmer; no
-/// English word is affected.
+/// The terms are Lucene's for every text, character for character
+/// (`tests/lucene_parity.rs` checks it on generated text covering every general
+/// category and word-break class; `benches/bm25/lucene_diff.py` reruns the
+/// comparison against Lucene itself), with one caveat: lowercasing uses the case
+/// mappings of Rust's Unicode version, Lucene those of the Java it runs on.
 ///
 /// ```
 /// use dredge_bm25::EnglishAnalyzer;
@@ -56,7 +60,7 @@ pub struct AnalyzerInfo {
 #[derive(Clone, Debug, Default)]
 pub struct EnglishAnalyzer {
     bytes: Vec<u8>,
-    chars: Vec<char>,
+    units: Vec<u16>,
     term: String,
 }
 
@@ -64,7 +68,7 @@ impl EnglishAnalyzer {
     /// The name recorded in indexes built with this analyzer.
     pub const NAME: &'static str = "lucene-english-porter";
     /// The version recorded in indexes built with this analyzer.
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 
     /// A new analyzer (it holds only scratch buffers).
     pub fn new() -> Self {
@@ -76,31 +80,18 @@ impl EnglishAnalyzer {
         AnalyzerInfo {
             name: Self::NAME.to_owned(),
             version: Self::VERSION,
-            description:
-                "Lucene EnglishAnalyzer: UAX#29 words (StandardTokenizer, max 255 chars), \
+            description: "Lucene EnglishAnalyzer: StandardTokenizer (Lucene 9.9.1 scanner tables, \
+                          max 255 UTF-16 units), \
                           possessive 's removed, lowercase, Lucene's 33 English stop words, \
                           original Porter stemmer (Lucene PorterStemmer)"
-                    .to_owned(),
+                .to_owned(),
         }
     }
 
     /// Calls `emit` with each term of `text`, in order.
     pub fn analyze(&mut self, text: &str, mut emit: impl FnMut(&str)) {
         for_each_word(text, |start, end| {
-            let word = &text[start..end];
-            if word.len() <= MAX_WORD_CHARS || word.chars().nth(MAX_WORD_CHARS).is_none() {
-                self.analyze_word(word, &mut emit);
-            } else {
-                let mut rest = word;
-                while !rest.is_empty() {
-                    let cut = rest
-                        .char_indices()
-                        .nth(MAX_WORD_CHARS)
-                        .map_or(rest.len(), |(i, _)| i);
-                    self.analyze_word(&rest[..cut], &mut emit);
-                    rest = &rest[cut..];
-                }
-            }
+            self.analyze_word(&text[start..end], &mut emit)
         });
     }
 
@@ -132,11 +123,18 @@ impl EnglishAnalyzer {
                 if is_stop_word(&self.term) {
                     return;
                 }
-                self.chars.clear();
-                self.chars.extend(self.term.chars());
-                porter::stem(&mut self.chars);
+                // Lucene stems UTF-16 units: a character outside the Basic
+                // Multilingual Plane counts as two (in the stemmer's "two units or
+                // fewer are left alone" and in its consonant runs).
+                self.units.clear();
+                self.units.extend(self.term.encode_utf16());
+                porter::stem(&mut self.units);
                 self.term.clear();
-                self.term.extend(self.chars.iter());
+                // The stemmer only rewrites ASCII suffixes, so pairs stay whole.
+                self.term.extend(
+                    char::decode_utf16(self.units.iter().copied())
+                        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)),
+                );
                 emit(&self.term);
                 return;
             }
@@ -149,6 +147,19 @@ impl EnglishAnalyzer {
         }
         porter::stem(&mut self.bytes);
         emit(std::str::from_utf8(&self.bytes).expect("ASCII"));
+    }
+}
+
+/// Lucene's `PorterStemmer` works on UTF-16 units; words that are not ASCII are
+/// stemmed as such.
+impl porter::Unit for u16 {
+    #[inline]
+    fn ascii(self) -> u8 {
+        u8::try_from(self).ok().filter(u8::is_ascii).unwrap_or(0)
+    }
+    #[inline]
+    fn from_ascii(b: u8) -> Self {
+        u16::from(b)
     }
 }
 
@@ -213,6 +224,8 @@ mod tests {
         assert!(!is_stop_word("an't") && !is_stop_word("The") && !is_stop_word("those"));
     }
 
+    // The expected terms are Lucene's (Anserini's DefaultEnglishAnalyzer) for these
+    // texts; tests/lucene_parity.rs checks thousands more.
     #[test]
     fn the_pipeline_step_by_step() {
         let mut a = EnglishAnalyzer::new();
@@ -230,6 +243,9 @@ mod tests {
                 ],
             ),
             ("İSTANBUL Straße ÉCOLES", &["istanbul", "straße", "école"]),
+            // Stemmed in UTF-16 units, as Java does: `𐐨s` is three units, so its `s`
+            // goes, where counting characters would leave a two-character word alone.
+            ("𐐀s 𐐀𐐁s", &["𐐨", "𐐨𐐩"]),
             ("", &[]),
             ("The and of a", &[]),
             ("--- ... !!!", &[]),
