@@ -83,16 +83,24 @@ class Index:
 
     ``model`` replaces the model folder the index records (for an index moved to
     another machine; it must be the same model); ``batch_size`` is how many queries
-    are encoded per forward pass.
+    are encoded per forward pass. A sharded index (``dredge shards join``) opens
+    the same way; ``one_shard_at_a_time=True`` holds one of its shards in memory at
+    a time (``--one-shard-at-a-time``).
     """
 
     def __init__(
-        self, path: PathLike, *, model: Optional[PathLike] = None, batch_size: int = 32
+        self,
+        path: PathLike,
+        *,
+        model: Optional[PathLike] = None,
+        batch_size: int = 32,
+        one_shard_at_a_time: bool = False,
     ) -> None:
         self._inner = _dredge.Index(
             os.fspath(path),
             model=None if model is None else os.fspath(model),
             batch_size=batch_size,
+            one_shard_at_a_time=one_shard_at_a_time,
         )
 
     @classmethod

@@ -19,7 +19,14 @@ class Qrels:
     def __len__(self) -> int: ...
 
 class Index:
-    def __init__(self, path: str, *, model: Optional[str] = None, batch_size: int = 32) -> None: ...
+    def __init__(
+        self,
+        path: str,
+        *,
+        model: Optional[str] = None,
+        batch_size: int = 32,
+        one_shard_at_a_time: bool = False,
+    ) -> None: ...
     @staticmethod
     def build(
         out: str,

@@ -167,6 +167,10 @@ def test_four_shards_on_two_nodes_give_the_bytes_of_one_machine(cluster, scifact
                     "--out", str(tmp_path / "one.jsonl")], check=True, capture_output=True)
 
     assert (tmp_path / "bm25.trec").read_bytes() == (tmp_path / "one.trec").read_bytes()
+    # The joined index, one shard at a time, from the package: the same run.
+    lazy = dredge.Index(index.path, one_shard_at_a_time=True)
+    lazy.write_run(str(data), tmp_path / "lazy.trec", split="test")
+    assert (tmp_path / "lazy.trec").read_bytes() == (tmp_path / "one.trec").read_bytes()
     mined = (tmp_path / "mined.jsonl").read_bytes()
     assert mined and mined == (tmp_path / "one.jsonl").read_bytes()
     assert not (tmp_path / "mined.jsonl.parts").exists()

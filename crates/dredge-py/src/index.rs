@@ -311,23 +311,26 @@ impl PyIndex {
 #[pymethods]
 impl PyIndex {
     /// Opens the index folder `path`; `model` replaces the model folder the index
-    /// records (a moved index), `batch_size` is the query encoding batch.
+    /// records (a moved index), `batch_size` is the query encoding batch;
+    /// `one_shard_at_a_time` holds one shard of a sharded index in memory at a time.
     #[new]
-    #[pyo3(signature = (path, *, model = None, batch_size = 32))]
+    #[pyo3(signature = (path, *, model = None, batch_size = 32, one_shard_at_a_time = false))]
     fn open(
         py: Python<'_>,
         path: PathBuf,
         model: Option<PathBuf>,
         batch_size: usize,
+        one_shard_at_a_time: bool,
     ) -> PyResult<Self> {
         if batch_size == 0 {
             return Err(value_error("batch_size must be at least 1"));
         }
         let index = py.detach(|| Index::open(&path)).map_err(to_py)?;
-        Ok(PyIndex::new(index.with_encoder_settings(EncoderSettings {
-            model,
-            batch_size,
-        })))
+        Ok(PyIndex::new(
+            index
+                .with_encoder_settings(EncoderSettings { model, batch_size })
+                .one_shard_at_a_time(one_shard_at_a_time),
+        ))
     }
 
     /// Builds an index at `out` (see `dredge.Index.build`).
