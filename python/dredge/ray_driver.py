@@ -79,7 +79,16 @@ def build(corpus: str, out: str, shards: int, **options: Any) -> "dredge.Index":
         options["vectors"] = os.path.abspath(options["vectors"])
     if isinstance(options.get("vector_ids"), (str, os.PathLike)):
         options["vector_ids"] = os.path.abspath(options["vector_ids"])
-    done = ray.get([_build_shard.remote(corpus, out, i, shards, options) for i in range(shards)])
+    pending = {_build_shard.remote(corpus, out, i, shards, options): i for i in range(shards)}
+    done: Dict[int, Any] = {}
+    while len(done) < shards:
+        ready, _ = ray.wait(list(r for r in pending if pending[r] not in done), num_returns=1)
+        for ref in ready:
+            done[pending[ref]] = ray.get(ref)
+            path, node = done[pending[ref]]
+            print(f"shard {pending[ref]}/{shards} ready on {node} ({len(done)} of {shards}): {path}",
+                  file=sys.stderr, flush=True)
+    done = [done[i] for i in range(shards)]
     paths = [path for path, _ in done]
     last_build_nodes.clear()
     last_build_nodes.update(node for _, node in done)
