@@ -8,4 +8,5 @@ mod embed;
 mod eval;
 mod hybrid;
 mod mine;
+mod promises;
 mod same_bytes;

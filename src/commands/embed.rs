@@ -40,12 +40,13 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         .ids_out
         .clone()
         .unwrap_or_else(|| default_ids_path(&args.out));
-    if ids_out == args.out {
-        anyhow::bail!(
-            "--ids-out and --out are the same file: {}",
-            ids_out.display()
-        );
-    }
+    let mut plan = dredge_core::OutputPlan::new();
+    plan.input("--model", &args.model)
+        .input("--input", &args.input)
+        .input("--input", &input)
+        .output("--out", &args.out)
+        .output("--ids-out", &ids_out);
+    crate::output::check_outputs(&plan)?;
     let options = args.encoder.options();
     let encoder = Encoder::load(&args.model, &options).context("loading the model")?;
 

@@ -118,6 +118,17 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
     let docs = index.docs();
     let modes = modes(args, &index)?;
     let qrels_path = dataset::qrels_file(args.qrels.as_deref().unwrap_or(data), &args.split)?;
+    if let Some(dir) = &args.save_runs {
+        fs_err::create_dir_all(dir)?;
+        let mut plan = dredge_core::OutputPlan::new();
+        plan.input("--dataset", data)
+            .input("--index", index_path)
+            .input("--qrels", &qrels_path);
+        for &mode in &modes {
+            plan.output("--save-runs", dir.join(format!("{}.trec", mode_name(mode))));
+        }
+        crate::output::check_outputs(&plan)?;
+    }
     let qrels = Qrels::read(&qrels_path).context("reading qrels")?;
     let loaded = dredge_index::load_queries(data, Some(&args.split))?;
     note_without_text(&loaded, data);
@@ -134,9 +145,6 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
         Some(&mode) => query_vectors(&index, &r.spec(mode), r, &queries)?,
         None => None,
     };
-    if let Some(dir) = &args.save_runs {
-        fs_err::create_dir_all(dir)?;
-    }
     let mut rows: Vec<(SearchMode, Evaluation)> = Vec::new();
     for &mode in &modes {
         let spec = r.spec(mode);

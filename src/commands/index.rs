@@ -53,6 +53,19 @@ fn dense_build(args: &IndexArgs) -> anyhow::Result<Option<DenseBuild>> {
 pub fn run(args: IndexArgs) -> anyhow::Result<()> {
     let dense = dense_build(&args)?;
     let corpus = dataset::corpus_file(&args.corpus)?;
+    let mut plan = dredge_core::OutputPlan::new();
+    plan.input("--corpus", &corpus);
+    for (flag, path) in [
+        ("--vectors", &args.vectors),
+        ("--vector-ids", &args.vector_ids),
+        ("--model", &args.model),
+    ] {
+        if let Some(path) = path {
+            plan.input(flag, path);
+        }
+    }
+    plan.folder_output("--out", &args.out);
+    crate::output::check_outputs(&plan)?;
     let bm25 = BuildOptions {
         params: Bm25Params::new(args.k1, args.b)?,
         threads: args.threads,

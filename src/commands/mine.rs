@@ -116,11 +116,51 @@ fn ids_beside(vectors: &Path, given: Option<&Path>) -> PathBuf {
 
 pub fn run(args: MineArgs) -> anyhow::Result<()> {
     let config = config(&args)?;
+    crate::output::check_outputs(&plan(&args))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(dredge_index::worker_threads(args.threads))
         .build()
         .context("starting worker threads")?;
     pool.install(|| mine(&args, config))
+}
+
+/// Every file `dredge mine` reads and writes, for the checks made before any work.
+fn plan(args: &MineArgs) -> dredge_core::OutputPlan {
+    let mut plan = dredge_core::OutputPlan::new();
+    plan.input("--index", &args.index);
+    let inputs = [
+        ("--queries", args.queries.clone()),
+        ("--qrels", args.qrels.clone()),
+        ("--pairs", args.pairs.clone()),
+        ("--holdout-qrels", args.holdout_qrels.clone()),
+        ("--doc-vectors", args.doc_vectors.clone()),
+        (
+            "--doc-ids",
+            args.doc_vectors
+                .as_deref()
+                .map(|v| ids_beside(v, args.doc_ids.as_deref())),
+        ),
+    ];
+    for (flag, path) in inputs {
+        if let Some(path) = path {
+            plan.input(flag, path);
+        }
+    }
+    if let Some((vectors, ids)) = args.vectors.files() {
+        plan.input("--query-vectors", vectors)
+            .input("--query-ids", ids);
+    }
+    plan.output("--out", &args.out);
+    for (flag, path) in [
+        ("--report", &args.report),
+        ("--report-html", &args.report_html),
+        ("--report-svg", &args.report_svg),
+    ] {
+        if let Some(path) = path {
+            plan.output(flag, path);
+        }
+    }
+    plan
 }
 
 fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {

@@ -11,6 +11,18 @@ use crate::output::print;
 
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let r = &args.retrieval;
+    if let Some(out) = &args.out {
+        let mut plan = dredge_core::OutputPlan::new();
+        plan.input("--index", &args.index).output("--out", out);
+        if let Some(queries) = &args.queries {
+            plan.input("--queries", queries);
+        }
+        if let Some((vectors, ids)) = r.vectors.files() {
+            plan.input("--query-vectors", vectors)
+                .input("--query-ids", ids);
+        }
+        crate::output::check_outputs(&plan)?;
+    }
     let index = Index::open(&args.index)?.with_encoder_settings(r.dense.encoder_settings());
     let mode = args.mode;
     if r.vectors.query_vectors.is_some() && mode == SearchMode::Bm25 {
