@@ -429,3 +429,360 @@ fn index_files_are_readable_as_other_new_files_are() {
         expected
     );
 }
+
+/// Writes `content` to `name` in `dir` and returns the path.
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs_err::write(&path, content).unwrap();
+    path
+}
+
+#[test]
+fn corpus_lines_that_are_not_objects_are_refused_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = write(
+        dir.path(),
+        "corpus.jsonl",
+        "{\"_id\": \"d1\", \"text\": \"a\"}\n[\"d2\", \"a title\"]\n",
+    );
+    let err = run_err(&[
+        "index",
+        "--corpus",
+        s(&corpus),
+        "--out",
+        s(&dir.path().join("i")),
+    ]);
+    assert!(
+        err.contains(&format!("{}:2: expected a JSON object", corpus.display())),
+        "{err}"
+    );
+    assert!(err.contains("found an array"), "{err}");
+    assert!(!dir.path().join("i").exists());
+}
+
+#[test]
+fn ids_that_would_break_trec_files_are_refused_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (id, what) in [
+        ("d 2", "a space"),
+        ("d\\t2", "a tab"),
+        ("d\\n2", "a line break"),
+    ] {
+        let corpus = write(
+            dir.path(),
+            "corpus.jsonl",
+            &format!(
+                "{{\"_id\": \"d1\", \"text\": \"a\"}}\n{{\"_id\": \"{id}\", \"text\": \"b\"}}\n"
+            ),
+        );
+        let err = run_err(&[
+            "index",
+            "--corpus",
+            s(&corpus),
+            "--out",
+            s(&dir.path().join("i")),
+        ]);
+        assert!(
+            err.contains(&format!("{}:2: `_id`", corpus.display())),
+            "{err}"
+        );
+        assert!(err.contains(what), "{err}");
+    }
+    // Queries too: a run line `q 1 Q0 d1 ...` would have seven columns.
+    let f = Fixture::new();
+    let queries = write(
+        f.dir.path(),
+        "q.jsonl",
+        "{\"_id\": \"q 1\", \"text\": \"starter\"}\n",
+    );
+    let err = run_err(&["search", "--index", s(&f.index), "--queries", s(&queries)]);
+    assert!(
+        err.contains(&format!(
+            "{}:1: `_id`: id \"q 1\" contains a space",
+            queries.display()
+        )),
+        "{err}"
+    );
+    // And ids files (here the ids of --vectors).
+    let ids = write(f.dir.path(), "v.ids.txt", "d001\nd 2\n");
+    let npy = f.path("v.npy");
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    let header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': (2, 1), }}{:54}\n",
+        ""
+    );
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&[0, 0, 128, 63, 0, 0, 128, 63]);
+    fs_err::write(&npy, bytes).unwrap();
+    let err = run_err(&[
+        "index",
+        "--corpus",
+        s(&f.data),
+        "--out",
+        s(&f.path("i")),
+        "--vectors",
+        s(&npy),
+        "--vector-ids",
+        s(&ids),
+    ]);
+    assert!(
+        err.contains(&format!("{}:2: id \"d 2\" contains a space", ids.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn messages_use_words_not_type_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = write(
+        dir.path(),
+        "corpus.jsonl",
+        "{\"_id\": [1], \"text\": \"a\"}\n",
+    );
+    let err = run_err(&[
+        "index",
+        "--corpus",
+        s(&corpus),
+        "--out",
+        s(&dir.path().join("i")),
+    ]);
+    assert!(err.contains(":1: invalid JSON"), "{err}");
+    assert!(err.contains("`_id` as a string or a whole number"), "{err}");
+    assert!(!err.contains("untagged") && !err.contains("RawId"), "{err}");
+}
+
+#[test]
+fn a_headerless_qrels_line_with_a_bad_grade_is_an_error_not_a_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = write(
+        dir.path(),
+        "run.trec",
+        "q1 Q0 d1 1 2.0 t\nq1 Q0 d2 2 1.0 t\n",
+    );
+    let qrels = write(dir.path(), "qrels.tsv", "q1\td1\t0.5\nq1\td2\t1\n");
+    let err = run_err(&["eval", "--qrels", s(&qrels), "--run", s(&run)]);
+    assert!(
+        err.contains(&format!(
+            "{}:1: relevance grade `0.5` is not an integer",
+            qrels.display()
+        )),
+        "{err}"
+    );
+    // BEIR's header (any case, `-` or `_`) is still a header.
+    let qrels = write(dir.path(), "qrels.tsv", "Query_ID\tdoc\tScore\nq1\td1\t1\n");
+    let out = run_ok(&[
+        "eval",
+        "--qrels",
+        s(&qrels),
+        "--run",
+        s(&run),
+        "--metrics",
+        "p@1",
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["p@1"], 1.0);
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped_in_every_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let bom = "\u{feff}";
+    let run = "q1 Q0 d1 1 2.0 t\nq1 Q0 d2 2 1.0 t\n";
+    let qrels = "q1\td2\t1\n";
+    let plain = run_ok(&[
+        "eval",
+        "--qrels",
+        s(&write(dir.path(), "a.tsv", qrels)),
+        "--run",
+        s(&write(dir.path(), "a.trec", run)),
+        "--format",
+        "json",
+    ]);
+    let marked = run_ok(&[
+        "eval",
+        "--qrels",
+        s(&write(dir.path(), "b.tsv", &format!("{bom}{qrels}"))),
+        "--run",
+        s(&write(dir.path(), "b.trec", &format!("{bom}{run}"))),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(plain.stdout, marked.stdout);
+    let json: serde_json::Value = serde_json::from_slice(&marked.stdout).unwrap();
+    assert_eq!(json["queries"], 1, "{json}");
+    assert_eq!(json["mrr@10"], 0.5, "{json}");
+    // A corpus with a BOM indexes its first id unchanged.
+    let corpus = write(
+        dir.path(),
+        "c.jsonl",
+        &format!("{bom}{{\"_id\": \"d1\", \"text\": \"sourdough\"}}\n"),
+    );
+    let index = dir.path().join("i");
+    run_ok(&["index", "--corpus", s(&corpus), "--out", s(&index)]);
+    let out = run_ok(&[
+        "search",
+        "--index",
+        s(&index),
+        "--query",
+        "sourdough",
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["hits"][0]["id"], "d1", "{json}");
+}
+
+#[test]
+fn eval_dataset_refuses_an_index_of_another_corpus() {
+    let f = Fixture::new();
+    // Another corpus: the sample with one document's text changed.
+    let other = f.path("other");
+    fs_err::create_dir_all(other.join("qrels")).unwrap();
+    let corpus = fs_err::read_to_string(f.data.join("corpus.jsonl")).unwrap();
+    fs_err::write(
+        other.join("corpus.jsonl"),
+        corpus.replacen("sourdough", "rye", 1),
+    )
+    .unwrap();
+    for file in ["queries.jsonl", "qrels/test.tsv"] {
+        fs_err::copy(f.data.join(file), other.join(file)).unwrap();
+    }
+    let err = run_err(&["eval", "--dataset", s(&other), "--index", s(&f.index)]);
+    assert!(err.contains("was built from another corpus"), "{err}");
+    assert!(err.contains(s(&f.data.join("corpus.jsonl"))), "{err}");
+    // The index's own dataset evaluates.
+    let out = run_ok(&[
+        "eval",
+        "--dataset",
+        s(&f.data),
+        "--index",
+        s(&f.index),
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["bm25"]["ndcg@10"].as_f64().unwrap() > 0.3, "{json}");
+}
+
+#[test]
+fn zero_metrics_are_printed_as_zero_not_minus_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let qrels = write(dir.path(), "q.tsv", "q1\td9\t1\n");
+    let run = write(dir.path(), "r.trec", "q1 Q0 d1 1 2.0 t\n");
+    let out = run_ok(&[
+        "eval",
+        "--qrels",
+        s(&qrels),
+        "--run",
+        s(&run),
+        "--metrics",
+        "ndcg@10,map@10",
+    ]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("0.0000") && !table.contains("-0."),
+        "{table}"
+    );
+    let out = run_ok(&[
+        "eval",
+        "--qrels",
+        s(&qrels),
+        "--run",
+        s(&run),
+        "--metrics",
+        "ndcg@10",
+        "--format",
+        "json",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("\"ndcg@10\":0.0") && !text.contains("-0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn empty_inputs_are_errors_or_warnings() {
+    let f = Fixture::new();
+    let empty = write(f.dir.path(), "empty.jsonl", "\n\n");
+    let err = run_err(&["index", "--corpus", s(&empty), "--out", s(&f.path("i"))]);
+    assert!(err.contains("no documents"), "{err}");
+    assert!(!f.path("i").exists());
+    let err = run_err(&[
+        "search",
+        "--index",
+        s(&f.index),
+        "--queries",
+        s(&empty),
+        "--out",
+        s(&f.path("r.trec")),
+    ]);
+    assert!(err.contains("no query to search"), "{err}");
+    assert!(!f.path("r.trec").exists());
+    let run = write(f.dir.path(), "r.trec", "q1 Q0 d1 1 2.0 t\n");
+    let qrels = write(f.dir.path(), "q.tsv", "query-id\tcorpus-id\tscore\n");
+    let err = run_err(&["eval", "--qrels", s(&qrels), "--run", s(&run)]);
+    assert!(err.contains("no judgments"), "{err}");
+    let qrels = write(f.dir.path(), "q.tsv", "q1\td1\t1\n");
+    let empty_run = write(f.dir.path(), "empty.trec", "");
+    let out = run_ok(&["eval", "--qrels", s(&qrels), "--run", s(&empty_run)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning:") && stderr.contains("holds no retrieved document"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_negative_rank_range_is_read_as_a_value() {
+    let f = Fixture::new();
+    let err = run_err(&[
+        "mine",
+        "--index",
+        s(&f.index),
+        "--queries",
+        s(&f.data),
+        "--split",
+        "test",
+        "--out",
+        s(&f.path("n.jsonl")),
+        "--range",
+        "-5:10",
+    ]);
+    assert!(err.contains("rank range `-5:10`"), "{err}");
+    assert!(!err.contains("unexpected argument"), "{err}");
+}
+
+#[test]
+fn embed_refuses_a_model_that_gives_nan() {
+    let f = Fixture::new();
+    let model = f.path("tiny");
+    dredge_embed::testing::TinyModel::default()
+        .write(&model)
+        .unwrap();
+    // Damage the weights: every byte after the safetensors header becomes 0xFF
+    // (a float32 NaN).
+    let weights = model.join("model.safetensors");
+    let mut bytes = fs_err::read(&weights).unwrap();
+    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    for b in &mut bytes[8 + header..] {
+        *b = 0xFF;
+    }
+    fs_err::write(&weights, bytes).unwrap();
+    let out = f.path("v.npy");
+    let err = run_err(&[
+        "embed",
+        "--model",
+        s(&model),
+        "--input",
+        s(&f.data),
+        "--out",
+        s(&out),
+    ]);
+    assert!(err.contains("NaN or infinite values"), "{err}");
+    assert!(err.contains(s(&model)), "{err}");
+    assert!(!out.exists() && !f.path("v.ids.txt").exists());
+}

@@ -53,12 +53,14 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     // Both corpora and queries files are read as `_id`, `title`, `text`, the title
     // and text joined as BEIR does.
     let mut ids = Vec::new();
+    let mut lines = Vec::new();
     let mut texts = Vec::new();
     let mut reader = CorpusReader::open(&input)?;
     for record in reader.by_ref() {
         let record = record?;
         texts.push(document_text(&record.title, &record.text));
         ids.push(record.id);
+        lines.push(record.line);
     }
     if texts.is_empty() {
         anyhow::bail!("{}: no records to encode", input.display());
@@ -76,6 +78,21 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         .encode(&texts, kind, &mut |p| bar.set_position(p.done as u64))
         .with_context(|| format!("encoding {}", input.display()))?;
     bar.finish_and_clear();
+    let broken: Vec<usize> = (0..matrix.rows)
+        .filter(|&row| matrix.row(row).iter().any(|v| !v.is_finite()))
+        .collect();
+    if let Some(&first) = broken.first() {
+        anyhow::bail!(
+            "{}: the model gave NaN or infinite values for {} of {} texts (the first: `{}`, {}:{}); \
+             its weights are probably damaged (download it again); nothing was written",
+            args.model.display(),
+            broken.len(),
+            matrix.rows,
+            ids[first],
+            input.display(),
+            lines[first]
+        );
+    }
 
     write_npy(&args.out, &matrix)?;
     write_ids(&ids_out, &ids)?;

@@ -66,6 +66,14 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
     }
     plan.folder_output("--out", &args.out);
     crate::output::check_outputs(&plan)?;
+    // An empty corpus makes an index that finds nothing: refused. (Only the first
+    // record is read here; the build reports any bad line.)
+    if dredge_core::CorpusReader::open(&corpus)?.next().is_none() {
+        bail!(
+            "{}: no documents (the file is empty or holds only blank lines): nothing to index",
+            corpus.display()
+        );
+    }
     let bm25 = BuildOptions {
         params: Bm25Params::new(args.k1, args.b)?,
         threads: args.threads,

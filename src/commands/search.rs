@@ -78,6 +78,12 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
                         .collect()
                 }
             };
+            if queries.is_empty() {
+                bail!(
+                    "{}: no query to search (the file is empty, or no query of the split has text)",
+                    queries_source(&args).display()
+                );
+            }
             let k = args.k.unwrap_or(1000);
             let retriever = index.retriever(&spec, k)?;
             let vectors = query_vectors(&index, &spec, r, &queries)?;
@@ -136,6 +142,15 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
             Ok(())
         }
         _ => bail!("give either --query TEXT or --queries FILE"),
+    }
+}
+
+/// Where `dredge search` took its queries from, for messages.
+fn queries_source(args: &SearchArgs) -> std::path::PathBuf {
+    match (&args.queries, args.retrieval.vectors.files()) {
+        (Some(path), _) => path.clone(),
+        (None, Some((_, ids))) => ids,
+        (None, None) => std::path::PathBuf::from("--queries"),
     }
 }
 
