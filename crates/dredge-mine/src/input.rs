@@ -282,18 +282,11 @@ impl Iterator for BeirQueries<'_> {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum RawQid {
-    Str(String),
-    Int(i64),
-}
-
-#[derive(Deserialize)]
 struct RawPair {
     query: Option<serde_json::Value>,
     pos: Option<serde_json::Value>,
     #[serde(default)]
-    qid: Option<RawQid>,
+    qid: Option<serde_json::Value>,
 }
 
 /// Streams FlagEmbedding training pairs: JSONL rows `{"query": "...", "pos":
@@ -336,6 +329,17 @@ impl<'a> PairsReader<'a> {
     fn parse(&mut self, line: u64, text: &str) -> Result<MineQuery> {
         let path = self.lines.path();
         let err = |m: String| Error::parse(path, line, m);
+        // A struct also deserializes from an array: `["q", ["p"]]` would be read
+        // as query and positives.
+        if !text.trim_start().starts_with('{') {
+            let found = match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(value) => kind(&value),
+                Err(e) => return Err(err(format!("invalid JSON: {e}"))),
+            };
+            return Err(err(format!(
+                "expected a JSON object such as {{\"query\": \"...\", \"pos\": [\"...\"]}}, found {found}"
+            )));
+        }
         let raw: RawPair =
             serde_json::from_str(text).map_err(|e| err(format!("invalid JSON: {e}")))?;
         let query = match raw.query {
@@ -380,9 +384,15 @@ impl<'a> PairsReader<'a> {
             }
         };
         let qid = match raw.qid {
-            Some(RawQid::Str(s)) => s,
-            Some(RawQid::Int(i)) => i.to_string(),
-            None => line.to_string(),
+            Some(serde_json::Value::String(s)) => s,
+            Some(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+            None | Some(serde_json::Value::Null) => line.to_string(),
+            Some(other) => {
+                return Err(err(format!(
+                    "`qid` must be a string or a whole number, found {}",
+                    kind(&other)
+                )));
+            }
         };
         let positives = pos
             .into_iter()
@@ -521,6 +531,14 @@ mod tests {
             (
                 "{\"query\": \"q\", \"pos\": {\"a\": 1}}\n",
                 ":1: `pos` must be a list of strings, found an object",
+            ),
+            (
+                "[\"q\", [\"a\"]]\n",
+                ":1: expected a JSON object such as {\"query\": \"...\", \"pos\": [\"...\"]}, found a list",
+            ),
+            (
+                "{\"query\": \"q\", \"pos\": [\"a\"], \"qid\": [1]}\n",
+                ":1: `qid` must be a string or a whole number, found a list",
             ),
         ];
         let dir = tempfile::tempdir().unwrap();
