@@ -786,3 +786,37 @@ fn embed_refuses_a_model_that_gives_nan() {
     assert!(err.contains(s(&model)), "{err}");
     assert!(!out.exists() && !f.path("v.ids.txt").exists());
 }
+
+#[test]
+fn an_index_whose_lock_file_cannot_be_written_is_still_searched() {
+    // On a read-only filesystem, or in another user's folder, tantivy's lock file
+    // cannot be opened for writing; a folder in its place fails the same way (and
+    // does so even for root, who may write anywhere).
+    let f = Fixture::new();
+    let expected = run_ok(&[
+        "search",
+        "--index",
+        s(&f.index),
+        "--query",
+        "sourdough starter",
+        "--format",
+        "json",
+    ]);
+    let lock = f.index.join("bm25/.tantivy-meta.lock");
+    if lock.exists() {
+        fs_err::remove_file(&lock).unwrap();
+    }
+    fs_err::create_dir(&lock).unwrap();
+    let out = run_ok(&[
+        "search",
+        "--index",
+        s(&f.index),
+        "--query",
+        "sourdough starter",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.stdout, expected.stdout);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!json["hits"].as_array().unwrap().is_empty(), "{json}");
+}
