@@ -27,6 +27,8 @@ pub mod dataset;
 mod docstore;
 mod error;
 mod fusion;
+#[cfg(test)]
+mod fuzz;
 mod hash;
 mod hit;
 mod ids;
