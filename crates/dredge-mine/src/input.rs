@@ -597,4 +597,70 @@ mod tests {
         assert_eq!(input.counts.positives_not_in_index, 2);
         assert_eq!(input.counts.qrels_queries_missing, 1);
     }
+
+    /// Pieces of pairs rows, the awkward ones included.
+    const PIECES: &[&[u8]] = &[
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"\"",
+        b":",
+        b",",
+        b"\"query\"",
+        b"\"pos\"",
+        b"\"neg\"",
+        b"\"qid\"",
+        b"\"first passage\"",
+        b"\"q\"",
+        b"null",
+        b"7",
+        b"1.5",
+        b" ",
+        b"\t",
+        b"\r",
+        b"\n",
+        b"\n",
+        b"\xEF\xBB\xBF",
+        b"\xff",
+        b"\xc3",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Random rows never panic the pairs reader, and every error names the
+        /// file and one of its lines.
+        #[test]
+        fn any_pairs_file_reads_or_fails_at_a_line(
+            pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..60),
+            good in proptest::bool::ANY,
+        ) {
+            let mut bytes = pieces.concat();
+            if good {
+                let mut row = b"{\"query\": \"q\", \"pos\": [\"first passage\"]}\n".to_vec();
+                row.extend_from_slice(&bytes);
+                bytes = row;
+            }
+            let keys = TextKeys::build(&store());
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("pairs.jsonl");
+            fs_err::write(&path, &bytes).unwrap();
+            let lines = bytes.split(|&b| b == b'\n').count() as u64;
+            let read = PairsReader::open(&path, &keys).unwrap().collect::<Result<Vec<_>>>();
+            if let Err(err) = read {
+                let message = err.to_string();
+                proptest::prop_assert!(message.contains(&path.display().to_string()), "{}", message);
+                let line = match &err {
+                    Error::Core(dredge_core::Error::Parse { line, .. }) => *line,
+                    Error::Parse { line, .. } => *line,
+                    other => panic!("an error without a line: {other}"),
+                };
+                proptest::prop_assert!((1..=lines).contains(&line), "{}", message);
+            }
+        }
+    }
 }
