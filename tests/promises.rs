@@ -820,3 +820,29 @@ fn an_index_whose_lock_file_cannot_be_written_is_still_searched() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(!json["hits"].as_array().unwrap().is_empty(), "{json}");
 }
+
+#[test]
+fn mining_empty_inputs_is_refused_before_any_work() {
+    let f = Fixture::new();
+    let empty = write(f.dir.path(), "empty.jsonl", "\n");
+    let header = write(f.dir.path(), "header.tsv", "query-id\tcorpus-id\tscore\n");
+    let queries = f.data.join("queries.jsonl");
+    let qrels = f.data.join("qrels/test.tsv");
+    let out = f.path("n.jsonl");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--queries", s(&empty), "--qrels", s(&qrels)],
+            "no queries",
+        ),
+        (
+            &["--queries", s(&queries), "--qrels", s(&header)],
+            "no judgments",
+        ),
+        (&["--pairs", s(&empty)], "no training pairs"),
+    ];
+    for (input, expected) in cases {
+        let err = run_err(&[&["mine", "--index", s(&f.index), "--out", s(&out)], input].concat());
+        assert!(err.contains(expected), "{err}");
+        assert!(!out.exists());
+    }
+}
