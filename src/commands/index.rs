@@ -120,7 +120,9 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
     if let Some(dense) = dense {
         builder = builder.dense(dense);
     }
-    let summary = builder.build_summary(Documents::Corpus(corpus))?;
+    let summary = builder
+        .build_summary(Documents::Corpus(corpus))
+        .with_context(|| format!("building the index {}", args.out.display()))?;
     let manifest = &summary.manifest;
     let mut parts = Vec::new();
     if let Some(bm25) = &manifest.components.bm25 {

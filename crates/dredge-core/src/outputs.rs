@@ -57,6 +57,8 @@ struct Identity {
     resolved: PathBuf,
     inode: Option<(u64, u64)>,
     is_dir: bool,
+    /// Exists and is neither a regular file nor a folder (a device, a pipe).
+    is_special: bool,
 }
 
 impl Identity {
@@ -68,6 +70,7 @@ impl Identity {
                 resolved: std::fs::canonicalize(path).ok()?,
                 inode: inode(&meta),
                 is_dir: meta.is_dir(),
+                is_special: !meta.is_dir() && !meta.is_file(),
             }),
             Err(_) => {
                 let name = path.file_name()?;
@@ -76,6 +79,7 @@ impl Identity {
                     resolved: std::fs::canonicalize(parent).ok()?.join(name),
                     inode: None,
                     is_dir: false,
+                    is_special: false,
                 })
             }
         }
@@ -256,6 +260,14 @@ impl OutputPlan {
                         format!("{flag} is an existing folder; give the path of a file to write"),
                     ));
                 }
+                if id.is_special {
+                    return Err(Error::format(
+                        path,
+                        format!(
+                            "{flag} is not a regular file (a device or a pipe): dredge writes a file beside it and renames it over, which would replace it; give the path of a file"
+                        ),
+                    ));
+                }
                 for (input_flag, input_path, input_id) in &inputs {
                     let clash = if *folder {
                         input_id.resolved.starts_with(&id.resolved) || input_id.same(id)
@@ -424,6 +436,14 @@ mod tests {
         plan.output("--out", dir.path());
         let err = plan.check().unwrap_err().to_string();
         assert!(err.contains("--out is an existing folder"), "{err}");
+
+        #[cfg(unix)]
+        {
+            let mut plan = OutputPlan::new();
+            plan.output("--out", "/dev/null");
+            let err = plan.check().unwrap_err().to_string();
+            assert!(err.contains("--out is not a regular file"), "{err}");
+        }
 
         let mut plan = OutputPlan::new();
         plan.output("--out", dir.path().join("missing/run.trec"));
