@@ -227,8 +227,9 @@ impl OutputPlan {
     /// and its flag, when an output is an input or another output, when a file
     /// output is an existing folder, or when an output's folder cannot be written.
     pub fn check(&self) -> Result<Vec<Leftover>> {
-        // (flag, the file as the user would name it, where it leads)
-        let mut inputs: Vec<(&str, PathBuf, Identity)> = Vec::new();
+        // (flag, the file as the user would name it, where it leads, whether it was
+        // found inside an input folder rather than named)
+        let mut inputs: Vec<(&str, PathBuf, Identity, bool)> = Vec::new();
         for named in &self.inputs {
             let Some(id) = Identity::of(&named.path) else {
                 continue;
@@ -236,11 +237,11 @@ impl OutputPlan {
             if id.is_dir {
                 for file in folder_files(&named.path) {
                     if let Some(file_id) = Identity::of(&file) {
-                        inputs.push((&named.flag, file, file_id));
+                        inputs.push((&named.flag, file, file_id, true));
                     }
                 }
             }
-            inputs.push((&named.flag, named.path.clone(), id));
+            inputs.push((&named.flag, named.path.clone(), id, false));
         }
         let mut seen: Vec<(&Named, Identity)> = Vec::new();
         for (out, folder) in &self.outputs {
@@ -268,9 +269,12 @@ impl OutputPlan {
                         ),
                     ));
                 }
-                for (input_flag, input_path, input_id) in &inputs {
+                for (input_flag, input_path, input_id, found) in &inputs {
+                    // A folder output may not hold a named input; it may hold
+                    // files of an input folder (an index inside a dataset folder)
+                    // as long as it is none of them.
                     let clash = if *folder {
-                        input_id.resolved.starts_with(&id.resolved) || input_id.same(id)
+                        input_id.same(id) || (!found && input_id.resolved.starts_with(&id.resolved))
                     } else {
                         input_id.same(id)
                     };
@@ -484,6 +488,13 @@ mod tests {
             err.contains("would replace a folder holding the input --corpus"),
             "{err}"
         );
+        // An index inside an input folder is fine, even over an older one.
+        let old = data.join("idx");
+        fs_err::create_dir(&old).unwrap();
+        fs_err::write(old.join("manifest.json"), "{}").unwrap();
+        let mut plan = OutputPlan::new();
+        plan.input("--model", &data).folder_output("--out", &old);
+        plan.check().unwrap();
         // A new folder under missing parents is fine.
         let mut plan = OutputPlan::new();
         plan.folder_output("--out", dir.path().join("a/b/idx"));

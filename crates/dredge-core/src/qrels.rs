@@ -59,7 +59,8 @@ impl Qrels {
     ///
     /// A first line is a header only when it looks like BEIR's `query-id
     /// corpus-id score`: three columns, the first naming the query column
-    /// (`query-id`, `query_id`, `queryid`, `qid` or `query`, any case) and the third
+    /// (`query-id`, `query_id`, `queryid`, `qid`, `query`, `topic` or `topic-id`,
+    /// any case, `-` or `_` alike) and the third
     /// not a number. Any other first line is data, so a headerless file whose first
     /// grade is not an integer is an error at line 1, not a skipped header. Columns are separated by tabs or spaces. A repeated (query, document)
     /// pair, a wrong column count or a grade that is not an integer is an error
@@ -205,7 +206,10 @@ fn is_header(cols: &[&str]) -> bool {
         return false;
     };
     let query = query.to_ascii_lowercase().replace(['-', '_'], "");
-    matches!(query.as_str(), "queryid" | "qid" | "query") && grade.parse::<f64>().is_err()
+    matches!(
+        query.as_str(),
+        "queryid" | "qid" | "query" | "topic" | "topicid"
+    ) && grade.parse::<f64>().is_err()
 }
 
 #[cfg(test)]
