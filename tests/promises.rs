@@ -846,3 +846,43 @@ fn mining_empty_inputs_is_refused_before_any_work() {
         assert!(!out.exists());
     }
 }
+
+/// `embed` where the disk is full, as a file-size limit makes it: the write fails
+/// (EFBIG, the signal ignored), the hidden file is removed and the error names the
+/// output.
+#[cfg(unix)]
+#[test]
+fn embed_on_a_full_disk_leaves_no_temporary_file() {
+    let f = Fixture::new();
+    let model = f.path("tiny");
+    dredge_embed::testing::TinyModel::default()
+        .write(&model)
+        .unwrap();
+    let out_dir = f.path("vectors");
+    fs_err::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("v.npy");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 2; exec '{}' embed --model '{}' --input '{}' --out '{}'",
+        env!("CARGO_BIN_EXE_dredge"),
+        s(&model),
+        s(&f.data),
+        s(&out)
+    );
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("error: {}", out.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(".tmp-"), "{stderr}");
+    let left: Vec<_> = fs_err::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
