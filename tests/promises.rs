@@ -886,3 +886,48 @@ fn embed_on_a_full_disk_leaves_no_temporary_file() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[test]
+fn eval_save_runs_never_overwrites_its_qrels() {
+    let f = Fixture::new();
+    let runs = f.path("runs");
+    fs_err::create_dir(&runs).unwrap();
+    // Qrels kept where the BM25 run would be saved.
+    let qrels = runs.join("bm25.trec");
+    fs_err::copy(f.data.join("qrels/test.tsv"), &qrels).unwrap();
+    let before = fs_err::read(&qrels).unwrap();
+    let err = run_err(&[
+        "eval",
+        "--dataset",
+        s(&f.data),
+        "--index",
+        s(&f.index),
+        "--qrels",
+        s(&qrels),
+        "--save-runs",
+        s(&runs),
+    ]);
+    assert!(
+        err.contains("--save-runs is also the input --qrels"),
+        "{err}"
+    );
+    assert_eq!(fs_err::read(&qrels).unwrap(), before);
+    // Saved where nothing is in the way, the run is written.
+    fs_err::remove_file(&qrels).unwrap();
+    run_ok(&[
+        "eval",
+        "--dataset",
+        s(&f.data),
+        "--index",
+        s(&f.index),
+        "--save-runs",
+        s(&runs),
+    ]);
+    assert!(
+        fs_err::read_to_string(runs.join("bm25.trec"))
+            .unwrap()
+            .lines()
+            .count()
+            > 10
+    );
+}
