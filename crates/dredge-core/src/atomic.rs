@@ -184,17 +184,24 @@ impl StagingDir {
     /// that a library created private (tantivy writes `meta.json` mode 0600) get
     /// the mode of any new file (0666 less the umask), as the others have.
     pub fn commit(mut self) -> Result<()> {
-        share_like_new_files(&self.temp)?;
         let named = |e: std::io::Error| Error::io(&self.target, e);
+        share_like_new_files(&self.temp).map_err(named)?;
         if self.target.exists() {
             let old = temp_sibling(&self.target, "old");
             std::fs::rename(&self.target, &old).map_err(named)?;
-            std::fs::rename(&self.temp, &self.target).map_err(named)?;
-            std::fs::remove_dir_all(&old).map_err(named)?;
+            if let Err(e) = std::fs::rename(&self.temp, &self.target) {
+                // Put the old folder back: a failed replacement keeps it.
+                let _ = std::fs::rename(&old, &self.target);
+                return Err(named(e));
+            }
+            self.committed = true;
+            // The new folder is in place; an old one that cannot be removed now is
+            // a leftover the next run writing `target` removes.
+            let _ = std::fs::remove_dir_all(&old);
         } else {
             std::fs::rename(&self.temp, &self.target).map_err(named)?;
+            self.committed = true;
         }
-        self.committed = true;
         Ok(())
     }
 }
@@ -203,25 +210,24 @@ impl StagingDir {
 /// less the umask, learnt by creating one), so that an index is readable by whoever
 /// may read the other files its owner creates.
 #[cfg(unix)]
-fn share_like_new_files(dir: &Path) -> Result<()> {
+fn share_like_new_files(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let probe = dir.join(format!(".mode-probe-{}", std::process::id()));
     let mode = {
-        let file = fs_err::File::create(&probe)?;
+        let file = std::fs::File::create(&probe)?;
         let mode = file.metadata()?.permissions().mode() & 0o777;
         drop(file);
-        fs_err::remove_file(&probe)?;
+        std::fs::remove_file(&probe)?;
         mode
     };
-    fn walk(dir: &Path, mode: u32) -> Result<()> {
-        for entry in fs_err::read_dir(dir)? {
-            let entry = entry?;
-            let path = entry.path();
-            let meta = fs_err::symlink_metadata(&path)?;
+    fn walk(dir: &Path, mode: u32) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let meta = std::fs::symlink_metadata(&path)?;
             if meta.is_dir() {
                 walk(&path, mode)?;
             } else if meta.is_file() && meta.permissions().mode() & 0o777 != mode {
-                fs_err::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
             }
         }
         Ok(())
@@ -230,7 +236,7 @@ fn share_like_new_files(dir: &Path) -> Result<()> {
 }
 
 #[cfg(not(unix))]
-fn share_like_new_files(_dir: &Path) -> Result<()> {
+fn share_like_new_files(_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -331,6 +337,14 @@ mod tests {
         fs_err::write(s.path().join("b"), "2").unwrap();
         s.commit().unwrap();
         assert!(target.join("b").exists() && !target.join("a").exists());
+        assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 1);
+        // A replacement that fails (here the new folder has vanished) keeps the old
+        // and names the target.
+        let s = StagingDir::new(&target, true).unwrap();
+        fs_err::remove_dir_all(s.path()).unwrap();
+        let err = s.commit().unwrap_err().to_string();
+        assert!(err.starts_with(&target.display().to_string()), "{err}");
+        assert!(target.join("b").exists());
         assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
