@@ -836,7 +836,7 @@ pub struct MineArgs {
 
     /// Rank window negatives come from, MIN:MAX (0-based, MAX excluded; MIN: or
     /// :MAX for one bound).
-    #[arg(long, value_name = "MIN:MAX")]
+    #[arg(long, value_name = "MIN:MAX", allow_hyphen_values = true)]
     pub range: Option<String>,
 
     /// Keep only candidates scoring at most S (TopK-Abs).

@@ -8,5 +8,6 @@ mod embed;
 mod eval;
 mod hybrid;
 mod mine;
+mod promises;
 mod same_bytes;
 mod shards;

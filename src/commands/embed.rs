@@ -40,24 +40,27 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         .ids_out
         .clone()
         .unwrap_or_else(|| default_ids_path(&args.out));
-    if ids_out == args.out {
-        anyhow::bail!(
-            "--ids-out and --out are the same file: {}",
-            ids_out.display()
-        );
-    }
+    let mut plan = dredge_core::OutputPlan::new();
+    plan.input("--model", &args.model)
+        .input("--input", &args.input)
+        .input("--input", &input)
+        .output("--out", &args.out)
+        .output("--ids-out", &ids_out);
+    crate::output::check_outputs(&plan)?;
     let options = args.encoder.options();
     let encoder = Encoder::load(&args.model, &options).context("loading the model")?;
 
     // Both corpora and queries files are read as `_id`, `title`, `text`, the title
     // and text joined as BEIR does.
     let mut ids = Vec::new();
+    let mut lines = Vec::new();
     let mut texts = Vec::new();
     let mut reader = CorpusReader::open(&input)?;
     for record in reader.by_ref() {
         let record = record?;
         texts.push(document_text(&record.title, &record.text));
         ids.push(record.id);
+        lines.push(record.line);
     }
     if let Some(shard) = args.shard {
         let total = ids.len();
@@ -83,6 +86,21 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         .encode(&texts, kind, &mut |p| bar.set_position(p.done as u64))
         .with_context(|| format!("encoding {}", input.display()))?;
     bar.finish_and_clear();
+    let broken: Vec<usize> = (0..matrix.rows)
+        .filter(|&row| matrix.row(row).iter().any(|v| !v.is_finite()))
+        .collect();
+    if let Some(&first) = broken.first() {
+        anyhow::bail!(
+            "{}: the model gave NaN or infinite values for {} of {} texts (the first: `{}`, {}:{}); \
+             its weights are probably damaged (download it again); nothing was written",
+            args.model.display(),
+            broken.len(),
+            matrix.rows,
+            ids[first],
+            input.display(),
+            lines[first]
+        );
+    }
 
     write_npy(&args.out, &matrix)?;
     write_ids(&ids_out, &ids)?;

@@ -33,7 +33,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     };
     let qrels_path = dataset::qrels_file(qrels, &args.split)?;
     let qrels = Qrels::read(&qrels_path).context("reading qrels")?;
+    check_judged(&qrels, &qrels_path)?;
     let run = Run::read(run_path).context("reading the run")?;
+    if run.is_empty() {
+        eprintln!(
+            "warning: {} holds no retrieved document: every judged query scores zero",
+            run_path.display()
+        );
+    }
     let eval = evaluate(&qrels, &run, &metrics, &options);
 
     if eval.run_queries_without_qrels > 0 {
@@ -117,10 +124,23 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
     let index = Index::open(index_path)?
         .with_encoder_settings(r.dense.encoder_settings())
         .one_shard_at_a_time(r.shards.one_shard_at_a_time);
+    check_same_corpus(data, &index)?;
     let docs = index.docs();
     let modes = modes(args, &index)?;
     let qrels_path = dataset::qrels_file(args.qrels.as_deref().unwrap_or(data), &args.split)?;
+    if let Some(dir) = &args.save_runs {
+        fs_err::create_dir_all(dir)?;
+        let mut plan = dredge_core::OutputPlan::new();
+        plan.input("--dataset", data)
+            .input("--index", index_path)
+            .input("--qrels", &qrels_path);
+        for &mode in &modes {
+            plan.output("--save-runs", dir.join(format!("{}.trec", mode_name(mode))));
+        }
+        crate::output::check_outputs(&plan)?;
+    }
     let qrels = Qrels::read(&qrels_path).context("reading qrels")?;
+    check_judged(&qrels, &qrels_path)?;
     let loaded = dredge_index::load_queries(data, Some(&args.split))?;
     note_without_text(&loaded, data);
     let queries = loaded.queries;
@@ -136,9 +156,6 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
         Some(&mode) => query_vectors(&index, &r.spec(mode), r, &queries)?,
         None => None,
     };
-    if let Some(dir) = &args.save_runs {
-        fs_err::create_dir_all(dir)?;
-    }
     let mut rows: Vec<(SearchMode, Evaluation)> = Vec::new();
     for &mode in &modes {
         let spec = r.spec(mode);
@@ -192,6 +209,51 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
             }
             print(&modes_table(&metrics, &rows))?;
         }
+    }
+    Ok(())
+}
+
+/// Empty qrels judge nothing: an error, not a table of zeros.
+fn check_judged(qrels: &Qrels, path: &Path) -> anyhow::Result<()> {
+    if qrels.is_empty() {
+        bail!(
+            "{}: no judgments (the file is empty or holds only a header): nothing to evaluate against",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses an index built from another corpus than the dataset's: its document ids
+/// would match few or none of the qrels, and the metrics would be wrong with
+/// confidence. The dataset's `corpus.jsonl` is read once and its fingerprint
+/// compared with the one in the index's manifest. A dataset folder without a
+/// corpus is not checked.
+fn check_same_corpus(data: &Path, index: &Index) -> anyhow::Result<()> {
+    let Ok(corpus) = dataset::corpus_file(data) else {
+        return Ok(());
+    };
+    if corpus == data {
+        return Ok(());
+    }
+    let mut fingerprint = dredge_index::CorpusFingerprint::new();
+    let mut documents = 0u64;
+    for doc in dredge_core::CorpusReader::open(&corpus)? {
+        fingerprint.add(&doc?);
+        documents += 1;
+    }
+    let built = &index.manifest().corpus;
+    if fingerprint.finish() != built.fingerprint {
+        bail!(
+            "{} was built from another corpus ({}, {} documents), not {} ({documents} documents): \
+             evaluate it with that corpus's queries and qrels, or build an index of this one with \
+             `dredge index --corpus {}`",
+            index.path().display(),
+            built.path,
+            built.documents,
+            corpus.display(),
+            data.display()
+        );
     }
     Ok(())
 }

@@ -53,6 +53,27 @@ fn dense_build(args: &IndexArgs) -> anyhow::Result<Option<DenseBuild>> {
 pub fn run(args: IndexArgs) -> anyhow::Result<()> {
     let dense = dense_build(&args)?;
     let corpus = dataset::corpus_file(&args.corpus)?;
+    let mut plan = dredge_core::OutputPlan::new();
+    plan.input("--corpus", &corpus);
+    for (flag, path) in [
+        ("--vectors", &args.vectors),
+        ("--vector-ids", &args.vector_ids),
+        ("--model", &args.model),
+    ] {
+        if let Some(path) = path {
+            plan.input(flag, path);
+        }
+    }
+    plan.folder_output("--out", &args.out);
+    crate::output::check_outputs(&plan)?;
+    // An empty corpus makes an index that finds nothing: refused. (Only the first
+    // record is read here; the build reports any bad line.)
+    if dredge_core::CorpusReader::open(&corpus)?.next().is_none() {
+        bail!(
+            "{}: no documents (the file is empty or holds only blank lines): nothing to index",
+            corpus.display()
+        );
+    }
     let bm25 = BuildOptions {
         params: Bm25Params::new(args.k1, args.b)?,
         threads: args.threads,
@@ -107,7 +128,9 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
     if let Some(dense) = dense {
         builder = builder.dense(dense);
     }
-    let summary = builder.build_summary(Documents::Corpus(corpus))?;
+    let summary = builder
+        .build_summary(Documents::Corpus(corpus))
+        .with_context(|| format!("building the index {}", args.out.display()))?;
     let manifest = &summary.manifest;
     let mut parts = Vec::new();
     if let Some(bm25) = &manifest.components.bm25 {

@@ -116,11 +116,87 @@ fn ids_beside(vectors: &Path, given: Option<&Path>) -> PathBuf {
 
 pub fn run(args: MineArgs) -> anyhow::Result<()> {
     let config = config(&args)?;
+    crate::output::check_outputs(&plan(&args))?;
+    check_not_empty(&args)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(dredge_index::worker_threads(args.threads))
         .build()
         .context("starting worker threads")?;
     pool.install(|| mine(&args, config))
+}
+
+/// Empty queries, qrels or pairs leave nothing to mine: an error, before any work
+/// (only the first record of queries and pairs files is read here).
+fn check_not_empty(args: &MineArgs) -> anyhow::Result<()> {
+    let empty = |path: &Path, what: &str| {
+        anyhow::anyhow!(
+            "{}: no {what} (the file is empty or holds only blank lines or a header): nothing to mine",
+            path.display()
+        )
+    };
+    if let Some(pairs) = &args.pairs {
+        let mut lines = dredge_core::LineReader::open(pairs)?;
+        let mut any = false;
+        while let Some(line) = lines.next_line()? {
+            if !line.trim().is_empty() {
+                any = true;
+                break;
+            }
+        }
+        if !any {
+            return Err(empty(pairs, "training pairs"));
+        }
+    }
+    if let Some(queries) = &args.queries {
+        let file = dataset::queries_file(queries)?;
+        if dredge_core::QueryReader::open(&file)?.next().is_none() {
+            return Err(empty(&file, "queries"));
+        }
+        let qrels = dataset::qrels_file(args.qrels.as_deref().unwrap_or(queries), &args.split)?;
+        if Qrels::read(&qrels).context("reading qrels")?.is_empty() {
+            return Err(empty(&qrels, "judgments"));
+        }
+    }
+    Ok(())
+}
+
+/// Every file `dredge mine` reads and writes, for the checks made before any work.
+fn plan(args: &MineArgs) -> dredge_core::OutputPlan {
+    let mut plan = dredge_core::OutputPlan::new();
+    plan.input("--index", &args.index);
+    let inputs = [
+        ("--queries", args.queries.clone()),
+        ("--qrels", args.qrels.clone()),
+        ("--pairs", args.pairs.clone()),
+        ("--holdout-qrels", args.holdout_qrels.clone()),
+        ("--doc-vectors", args.doc_vectors.clone()),
+        (
+            "--doc-ids",
+            args.doc_vectors
+                .as_deref()
+                .map(|v| ids_beside(v, args.doc_ids.as_deref())),
+        ),
+    ];
+    for (flag, path) in inputs {
+        if let Some(path) = path {
+            plan.input(flag, path);
+        }
+    }
+    if let Some((vectors, ids)) = args.vectors.files() {
+        plan.input("--query-vectors", vectors)
+            .input("--query-ids", ids);
+    }
+    plan.output("--out", &args.out);
+    for (flag, path) in [
+        ("--report", &args.report),
+        ("--report-html", &args.report_html),
+        ("--report-svg", &args.report_svg),
+    ] {
+        if let Some(path) = path {
+            plan.output(flag, path);
+        }
+    }
+    plan
 }
 
 fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
@@ -204,6 +280,9 @@ fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
     }
     write_reports(&audit, args)?;
     eprint!("{}", audit.summary());
+    if audit.queries.mined == 0 {
+        eprintln!("warning: no query was mined: none has both a text and a positive in the index");
+    }
     eprintln!("negatives -> {}", args.out.display());
     Ok(())
 }

@@ -11,6 +11,18 @@ use crate::output::print;
 
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let r = &args.retrieval;
+    if let Some(out) = &args.out {
+        let mut plan = dredge_core::OutputPlan::new();
+        plan.input("--index", &args.index).output("--out", out);
+        if let Some(queries) = &args.queries {
+            plan.input("--queries", queries);
+        }
+        if let Some((vectors, ids)) = r.vectors.files() {
+            plan.input("--query-vectors", vectors)
+                .input("--query-ids", ids);
+        }
+        crate::output::check_outputs(&plan)?;
+    }
     let index = Index::open(&args.index)?
         .with_encoder_settings(r.dense.encoder_settings())
         .one_shard_at_a_time(r.shards.one_shard_at_a_time);
@@ -68,6 +80,12 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
                         .collect()
                 }
             };
+            if queries.is_empty() {
+                bail!(
+                    "{}: no query to search (the file is empty, or no query of the split has text)",
+                    queries_source(&args).display()
+                );
+            }
             let k = args.k.unwrap_or(1000);
             let retriever = index.retriever(&spec, k)?;
             let vectors = query_vectors(&index, &spec, r, &queries)?;
@@ -126,6 +144,15 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
             Ok(())
         }
         _ => bail!("give either --query TEXT or --queries FILE"),
+    }
+}
+
+/// Where `dredge search` took its queries from, for messages.
+fn queries_source(args: &SearchArgs) -> std::path::PathBuf {
+    match (&args.queries, args.retrieval.vectors.files()) {
+        (Some(path), _) => path.clone(),
+        (None, Some((_, ids))) => ids,
+        (None, None) => std::path::PathBuf::from("--queries"),
     }
 }
 

@@ -9,6 +9,12 @@ pub fn run(args: ShardsArgs) -> anyhow::Result<()> {
 }
 
 fn join(args: JoinArgs) -> anyhow::Result<()> {
+    let mut plan = dredge_core::OutputPlan::new();
+    for shard in &args.shards {
+        plan.input("SHARD", shard);
+    }
+    plan.folder_output("--out", &args.out);
+    crate::output::check_outputs(&plan)?;
     let set = dredge_index::join_shards(&args.out, &args.shards, args.overwrite)?;
     let terms = set.bm25.as_ref().map_or_else(
         || "no BM25".to_owned(),

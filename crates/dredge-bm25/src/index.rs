@@ -140,7 +140,8 @@ impl Bm25Index {
 
     fn load(dir: &Path, mut info: Bm25Info) -> Result<Self> {
         let tantivy_err = |e| Error::tantivy(dir, e);
-        let index = Index::open_in_dir(dir).map_err(tantivy_err)?;
+        let directory = crate::read_only::ReadDirectory::open(dir).map_err(tantivy_err)?;
+        let index = Index::open(directory).map_err(tantivy_err)?;
         register_tokenizer(&index);
         let schema = index.schema();
         let field = |name: &str| {

@@ -38,6 +38,7 @@ mod error;
 mod index;
 mod lucene;
 mod porter;
+mod read_only;
 mod tokenizer;
 mod words;
 

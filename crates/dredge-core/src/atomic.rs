@@ -26,10 +26,15 @@ fn temp_sibling(path: &Path, kind: &str) -> PathBuf {
 
 /// A file that appears under its final name only when [`AtomicFile::commit`] is
 /// called; dropped without a commit, it leaves nothing behind.
+///
+/// Every error names `path`, the user's name for the file, never the temporary one;
+/// whatever fails (a full disk while flushing, the final rename), the temporary
+/// file is removed.
 pub struct AtomicFile {
     path: PathBuf,
     temp: PathBuf,
-    out: Option<BufWriter<fs_err::File>>,
+    out: Option<BufWriter<std::fs::File>>,
+    committed: bool,
 }
 
 impl AtomicFile {
@@ -37,11 +42,20 @@ impl AtomicFile {
     pub fn create(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let temp = temp_sibling(&path, "tmp");
-        let file = fs_err::File::create(&temp)?;
+        let file = std::fs::File::create(&temp).map_err(|e| {
+            Error::format(
+                &path,
+                format!(
+                    "cannot create it (writing a temporary file in {} failed: {e})",
+                    temp.parent().unwrap_or(Path::new(".")).display()
+                ),
+            )
+        })?;
         Ok(AtomicFile {
             path,
             temp,
             out: Some(BufWriter::with_capacity(1 << 20, file)),
+            committed: false,
         })
     }
 
@@ -50,15 +64,17 @@ impl AtomicFile {
         &self.path
     }
 
-    /// Flushes, syncs and renames the file into place.
+    /// Flushes, syncs and renames the file into place. On failure the temporary
+    /// file is removed and the error names the final path.
     pub fn commit(mut self) -> Result<()> {
         let out = self.out.take().expect("committed twice");
         let file = out
             .into_inner()
-            .map_err(|e| Error::io(&self.temp, e.into_error()))?;
-        file.sync_all()?;
+            .map_err(|e| Error::io(&self.path, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&self.path, e))?;
         drop(file);
-        fs_err::rename(&self.temp, &self.path)?;
+        std::fs::rename(&self.temp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        self.committed = true;
         Ok(())
     }
 }
@@ -92,7 +108,8 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.out.take().is_some() {
+        if !self.committed {
+            drop(self.out.take());
             let _ = std::fs::remove_file(&self.temp);
         }
     }
@@ -138,13 +155,14 @@ impl StagingDir {
             ));
         }
         let temp = temp_sibling(&target, "partial");
+        let named = |e: std::io::Error| Error::io(&target, e);
         if temp.exists() {
-            fs_err::remove_dir_all(&temp)?;
+            std::fs::remove_dir_all(&temp).map_err(named)?;
         }
         if let Some(parent) = temp.parent() {
-            fs_err::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent).map_err(named)?;
         }
-        fs_err::create_dir(&temp)?;
+        std::fs::create_dir(&temp).map_err(named)?;
         Ok(StagingDir {
             target,
             temp,
@@ -162,19 +180,64 @@ impl StagingDir {
         &self.target
     }
 
-    /// Moves the finished folder into place, replacing an older one.
+    /// Moves the finished folder into place, replacing an older one. Files inside
+    /// that a library created private (tantivy writes `meta.json` mode 0600) get
+    /// the mode of any new file (0666 less the umask), as the others have.
     pub fn commit(mut self) -> Result<()> {
+        let named = |e: std::io::Error| Error::io(&self.target, e);
+        share_like_new_files(&self.temp).map_err(named)?;
         if self.target.exists() {
             let old = temp_sibling(&self.target, "old");
-            fs_err::rename(&self.target, &old)?;
-            fs_err::rename(&self.temp, &self.target)?;
-            fs_err::remove_dir_all(&old)?;
+            std::fs::rename(&self.target, &old).map_err(named)?;
+            if let Err(e) = std::fs::rename(&self.temp, &self.target) {
+                // Put the old folder back: a failed replacement keeps it.
+                let _ = std::fs::rename(&old, &self.target);
+                return Err(named(e));
+            }
+            self.committed = true;
+            // The new folder is in place; an old one that cannot be removed now is
+            // a leftover the next run writing `target` removes.
+            let _ = std::fs::remove_dir_all(&old);
         } else {
-            fs_err::rename(&self.temp, &self.target)?;
+            std::fs::rename(&self.temp, &self.target).map_err(named)?;
+            self.committed = true;
         }
-        self.committed = true;
         Ok(())
     }
+}
+
+/// Gives every file under `dir` the permissions a newly created file gets (0666
+/// less the umask, learnt by creating one), so that an index is readable by whoever
+/// may read the other files its owner creates.
+#[cfg(unix)]
+fn share_like_new_files(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let probe = dir.join(format!(".mode-probe-{}", std::process::id()));
+    let mode = {
+        let file = std::fs::File::create(&probe)?;
+        let mode = file.metadata()?.permissions().mode() & 0o777;
+        drop(file);
+        std::fs::remove_file(&probe)?;
+        mode
+    };
+    fn walk(dir: &Path, mode: u32) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let meta = std::fs::symlink_metadata(&path)?;
+            if meta.is_dir() {
+                walk(&path, mode)?;
+            } else if meta.is_file() && meta.permissions().mode() & 0o777 != mode {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+            }
+        }
+        Ok(())
+    }
+    walk(dir, mode)
+}
+
+#[cfg(not(unix))]
+fn share_like_new_files(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 impl Drop for StagingDir {
@@ -204,6 +267,27 @@ mod tests {
         })
         .unwrap();
         assert_eq!(fs_err::read_to_string(&path).unwrap(), "whole");
+    }
+
+    #[test]
+    fn a_failed_commit_removes_the_temporary_file_and_names_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        // The rename fails: a non-empty folder is in the way (as a full disk makes
+        // the final flush fail: the same path out of `commit`).
+        let path = dir.path().join("out.npy");
+        fs_err::create_dir(&path).unwrap();
+        fs_err::write(path.join("x"), "").unwrap();
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.write_all(b"data").unwrap();
+        let err = f.commit().unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(!err.contains(".tmp-"), "{err}");
+        assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 1);
+        // Creating in a missing folder names the output too.
+        let missing = dir.path().join("no/such.npy");
+        let err = AtomicFile::create(&missing).err().unwrap().to_string();
+        assert!(err.starts_with(&missing.display().to_string()), "{err}");
+        assert!(!err.contains(".tmp-"), "{err}");
     }
 
     #[test]
@@ -253,6 +337,14 @@ mod tests {
         fs_err::write(s.path().join("b"), "2").unwrap();
         s.commit().unwrap();
         assert!(target.join("b").exists() && !target.join("a").exists());
+        assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 1);
+        // A replacement that fails (here the new folder has vanished) keeps the old
+        // and names the target.
+        let s = StagingDir::new(&target, true).unwrap();
+        fs_err::remove_dir_all(s.path()).unwrap();
+        let err = s.commit().unwrap_err().to_string();
+        assert!(err.starts_with(&target.display().to_string()), "{err}");
+        assert!(target.join("b").exists());
         assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -39,23 +39,70 @@ pub struct Query {
     pub line: u64,
 }
 
-/// `_id` may be written as a string or as a number.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawId {
-    Str(String),
-    Int(i64),
-    UInt(u64),
+/// `_id` may be written as a string or as a whole number; anything else is an
+/// error that says so (not serde's "untagged enum" wording).
+struct RawId(String);
+
+impl<'de> Deserialize<'de> for RawId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RawId;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`_id` as a string or a whole number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawId, E> {
+                Ok(RawId(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<RawId, E> {
+                Ok(RawId(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawId, E> {
+                Ok(RawId(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawId, E> {
+                Ok(RawId(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl RawId {
     fn into_string(self) -> String {
-        match self {
-            RawId::Str(s) => s,
-            RawId::Int(i) => i.to_string(),
-            RawId::UInt(u) => u.to_string(),
-        }
+        self.0
     }
+}
+
+/// What a JSONL line that is not an object holds, from its first character.
+fn json_kind(line: &str) -> &'static str {
+    match line.trim_start().bytes().next() {
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        Some(b'-' | b'0'..=b'9') => "a number",
+        _ => "something else",
+    }
+}
+
+/// Why `id` cannot be an id, or `None` when it can: ids are written as columns of
+/// TREC runs and qrels, separated by whitespace, so they may hold neither
+/// whitespace nor control characters.
+pub(crate) fn id_problem(id: &str) -> Option<String> {
+    if id.is_empty() {
+        return Some("the id is empty".into());
+    }
+    let bad = id.chars().find(|c| c.is_whitespace() || c.is_control())?;
+    Some(format!(
+        "id {id:?} contains {}, which TREC runs and qrels cannot hold (their columns are separated by whitespace)",
+        match bad {
+            ' ' => "a space".to_owned(),
+            '\t' => "a tab".to_owned(),
+            '\n' | '\r' => "a line break".to_owned(),
+            c => format!("the character U+{:04X}", u32::from(c)),
+        }
+    ))
 }
 
 #[derive(Deserialize)]
@@ -98,6 +145,15 @@ impl RecordReader {
             if line.trim().is_empty() {
                 continue;
             }
+            if !line.trim_start().starts_with('{')
+                && serde_json::from_str::<serde::de::IgnoredAny>(line).is_ok()
+            {
+                let message = format!(
+                    "expected a JSON object such as {{\"_id\": \"d1\", \"text\": \"...\"}}, found {}",
+                    json_kind(line)
+                );
+                return Some(Err(self.lines.error(message)));
+            }
             let raw: RawRecord = match serde_json::from_str(line) {
                 Ok(raw) => raw,
                 Err(e) => return Some(Err(self.lines.error(format!("invalid JSON: {e}")))),
@@ -109,6 +165,9 @@ impl RecordReader {
             let id = id.into_string();
             if id.is_empty() {
                 return Some(Err(self.lines.error("empty `_id`")));
+            }
+            if let Some(problem) = id_problem(&id) {
+                return Some(Err(self.lines.error(format!("`_id`: {problem}"))));
             }
             if let Some(&first_line) = self.seen.get(&id) {
                 return Some(Err(Error::Duplicate {
@@ -265,6 +324,27 @@ mod tests {
                 ":2: invalid JSON",
             ),
             ("{\"text\": \"x\"}\n", ":1: missing `_id`"),
+            (
+                "[\"d1\", \"a title\"]\n",
+                ":1: expected a JSON object such as {\"_id\": \"d1\", \"text\": \"...\"}, found an array",
+            ),
+            ("\"d1\"\n", ":1: expected a JSON object"),
+            (
+                "{\"_id\": \"a\"}\n{\"_id\": \"d 2\"}\n",
+                ":2: `_id`: id \"d 2\" contains a space",
+            ),
+            (
+                "{\"_id\": \"d\\t2\"}\n",
+                ":1: `_id`: id \"d\\t2\" contains a tab",
+            ),
+            (
+                "{\"_id\": \"d\\n2\"}\n",
+                ":1: `_id`: id \"d\\n2\" contains a line break",
+            ),
+            (
+                "{\"_id\": [1], \"text\": \"x\"}\n",
+                ":1: invalid JSON: invalid type: sequence, expected `_id` as a string or a whole number",
+            ),
             (
                 "{\"_id\": \"a\"}\n{\"_id\": \"b\"}\n{\"_id\": \"a\"}\n",
                 ":3: duplicate document id `a` (first seen on line 1)",

@@ -27,11 +27,14 @@ pub mod dataset;
 mod docstore;
 mod error;
 mod fusion;
+#[cfg(test)]
+mod fuzz;
 mod hash;
 mod hit;
 mod ids;
 mod lines;
 mod npy;
+mod outputs;
 mod qrels;
 mod retriever;
 mod run;
@@ -50,6 +53,7 @@ pub use hit::{Hit, Score, TopK, best_of_keys, from_rank_key, keep_best_keys, ran
 pub use ids::{DocId, Id, IdTable, QueryId};
 pub use lines::LineReader;
 pub use npy::{Matrix, read_ids, read_npy, read_vectors, write_ids, write_npy};
+pub use outputs::{Leftover, OutputPlan};
 pub use qrels::{Judgment, Qrels, QrelsFormat, QrelsQuery};
 pub use retriever::{QueryInput, Retriever};
 pub use run::{Run, RunEntry, RunQuery, RunWriter};

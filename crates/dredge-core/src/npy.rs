@@ -155,6 +155,9 @@ pub fn read_ids(path: impl AsRef<Path>) -> Result<Vec<String>> {
         if id.is_empty() {
             return Err(lines.error("empty id"));
         }
+        if let Some(problem) = crate::corpus::id_problem(id) {
+            return Err(lines.error(problem));
+        }
         let id = id.to_owned();
         let line_no = lines.line_number();
         if let Some(&first_line) = seen.get(&id) {
@@ -229,6 +232,9 @@ mod tests {
         fs_err::write(&path, b"not numpy").unwrap();
         assert!(read_npy(&path).unwrap_err().to_string().contains("magic"));
         let ids = dir.path().join("ids.txt");
+        fs_err::write(&ids, "a\nb c\n").unwrap();
+        let err = read_ids(&ids).unwrap_err().to_string();
+        assert!(err.contains(":2: id \"b c\" contains a space"), "{err}");
         fs_err::write(&ids, "a\nb\na\n").unwrap();
         let err = read_ids(&ids).unwrap_err().to_string();
         assert!(

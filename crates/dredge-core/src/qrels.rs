@@ -55,8 +55,14 @@ impl Qrels {
     }
 
     /// Reads a qrels file, detecting the form from its first line: a BEIR header
-    /// (`query-id corpus-id score`, any names), three columns (BEIR without header) or four
-    /// (TREC). Columns are separated by tabs or spaces. A repeated (query, document)
+    /// (see below), three columns (BEIR without header) or four (TREC).
+    ///
+    /// A first line is a header only when it looks like BEIR's `query-id
+    /// corpus-id score`: three columns, the first naming the query column
+    /// (`query-id`, `query_id`, `queryid`, `qid`, `query`, `topic` or `topic-id`,
+    /// any case, `-` or `_` alike) and the third
+    /// not a number. Any other first line is data, so a headerless file whose first
+    /// grade is not an integer is an error at line 1, not a skipped header. Columns are separated by tabs or spaces. A repeated (query, document)
     /// pair, a wrong column count or a grade that is not an integer is an error
     /// naming the file and line.
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
@@ -75,8 +81,7 @@ impl Qrels {
             let fmt = match format {
                 Some(f) => f,
                 None => {
-                    // A header is a first line of three columns whose last is not a grade.
-                    if cols.len() == 3 && cols[2].parse::<i32>().is_err() {
+                    if is_header(&cols) {
                         format = Some(QrelsFormat::Beir);
                         continue;
                     }
@@ -195,6 +200,18 @@ impl Qrels {
     }
 }
 
+/// True for a BEIR header line; see [`Qrels::read`].
+fn is_header(cols: &[&str]) -> bool {
+    let [query, _, grade] = cols else {
+        return false;
+    };
+    let query = query.to_ascii_lowercase().replace(['-', '_'], "");
+    matches!(
+        query.as_str(),
+        "queryid" | "qid" | "query" | "topic" | "topicid"
+    ) && grade.parse::<f64>().is_err()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +233,14 @@ mod tests {
         assert_eq!(beir.get("q2").unwrap().judgments[0].grade, 2);
         let headerless = read("q1\td1\t1\n").unwrap();
         assert_eq!(headerless.num_judgments(), 1);
+        for header in [
+            "query-id\tcorpus-id\tscore",
+            "query_id doc_id relevance",
+            "QID docno label",
+        ] {
+            let with = read(&format!("\u{feff}{header}\nq1\td1\t1\n")).unwrap();
+            assert_eq!(with, headerless, "{header}");
+        }
     }
 
     #[test]
@@ -235,6 +260,15 @@ mod tests {
                 ":3: duplicate judgment for query/document `q1 d1` (first seen on line 1)",
             ),
             ("a b c d e\n", ":1: expected 3 columns"),
+            // Not a header: only BEIR's `query-id corpus-id score` (or the like) is.
+            (
+                "q1\td1\t1.5\nq1\td2\t1\n",
+                ":1: relevance grade `1.5` is not an integer",
+            ),
+            (
+                "q1\td1\thigh\n",
+                ":1: relevance grade `high` is not an integer",
+            ),
         ];
         for (content, expected) in cases {
             let err = read(content).unwrap_err().to_string();

@@ -193,7 +193,10 @@ impl Run {
         // process truncates the file meanwhile, reading may fault (SIGBUS); that is
         // the accepted risk of mapping input files, as ripgrep does.
         let map = unsafe { memmap2::Mmap::map(file.file()) }.map_err(|e| Error::io(path, e))?;
-        Self::parse(path, &map, 4 << 20)
+        // A UTF-8 byte order mark (editors on Windows write one) is not part of the
+        // first query id.
+        let text = map.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&map);
+        Self::parse(path, text, 4 << 20)
     }
 
     /// Parses run text in chunks of about `chunk_bytes`; `path` names it in errors.
@@ -433,6 +436,14 @@ mod tests {
             .flat_map(|q| q.entries.iter().map(|e| e.score as f32))
             .collect();
         assert_eq!(got, scores);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_query_id() {
+        let run = read("\u{feff}q1 Q0 d1 1 2.5 t\nq1 Q0 d2 2 1.5 t\n").unwrap();
+        assert_eq!(run.queries()[0].qid, "q1");
+        assert!(run.get("q1").is_some());
+        assert_eq!(run.get("q1").unwrap().entries[0].line, 1);
     }
 
     #[test]

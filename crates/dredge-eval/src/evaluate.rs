@@ -113,7 +113,7 @@ pub fn evaluate(qrels: &Qrels, run: &Run, metrics: &[Metric], options: &EvalOpti
             if n == 0 {
                 0.0
             } else {
-                per_query.iter().map(|q| q.values[i]).sum::<f64>() / n as f64
+                per_query.iter().map(|q| q.values[i]).sum::<f64>() / n as f64 + 0.0
             }
         })
         .collect();
@@ -187,7 +187,7 @@ impl<'a> Scratch<'a> {
         let k = metric.k;
         let top = &self.gains[..self.gains.len().min(k)];
         let is_rel = |g: &Option<i32>| g.is_some_and(|g| g >= 1);
-        match metric.kind {
+        let value = match metric.kind {
             MetricKind::Ndcg => {
                 let dcg: f64 = top
                     .iter()
@@ -229,7 +229,9 @@ impl<'a> Scratch<'a> {
                 .position(is_rel)
                 .map_or(0.0, |i| 1.0 / (i + 1) as f64),
             MetricKind::Precision => top.iter().filter(|g| is_rel(g)).count() as f64 / k as f64,
-        }
+        };
+        // An empty sum is -0.0 in Rust: report zero as 0.0, never -0.0.
+        value + 0.0
     }
 }
 

@@ -316,4 +316,54 @@ mod tests {
         let err = Manifest::read(dir.path()).unwrap_err().to_string();
         assert!(err.contains("not a dredge index manifest"), "{err}");
     }
+
+    const GOOD: &str = r#"{"format": "dredge-index", "format_version": 1, "dredge_version": "0.1.0",
+      "corpus": {"path": "c.jsonl", "fingerprint": "fnv1a64:0", "documents": 2, "empty_texts": 0},
+      "components": {"dense": {"d": {"format": "dredge-dense", "version": 1,
+        "similarity": "cosine", "dimension": 4, "count": 2, "ann": {"kind": "flat"},
+        "tool": "dredge-ann 0.1.0", "path": "dense/d"}}}}"#;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// A damaged manifest (bytes replaced, inserted, removed, cut) reads or
+        /// fails naming the file, and the line when the JSON is broken; no panic.
+        #[test]
+        fn damaged_manifests_fail_naming_the_file(
+            edits in proptest::collection::vec(
+                (proptest::prelude::any::<proptest::sample::Index>(), 0u8..3, proptest::prelude::any::<u8>()),
+                0..6,
+            ),
+            cut in proptest::option::of(proptest::prelude::any::<proptest::sample::Index>()),
+        ) {
+            let mut bytes = GOOD.as_bytes().to_vec();
+            for (at, op, byte) in edits {
+                let at = at.index(bytes.len() + 1);
+                match op {
+                    0 if at < bytes.len() => bytes[at] = byte,
+                    1 => bytes.insert(at, byte),
+                    _ if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(MANIFEST);
+            fs_err::write(&path, &bytes).unwrap();
+            if let Err(err) = Manifest::read(dir.path()) {
+                let message = err.to_string();
+                proptest::prop_assert!(message.contains(&path.display().to_string()), "{}", message);
+                if message.contains("invalid JSON") {
+                    proptest::prop_assert!(message.contains(" line "), "{}", message);
+                }
+            }
+        }
+    }
 }

@@ -282,18 +282,11 @@ impl Iterator for BeirQueries<'_> {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum RawQid {
-    Str(String),
-    Int(i64),
-}
-
-#[derive(Deserialize)]
 struct RawPair {
     query: Option<serde_json::Value>,
     pos: Option<serde_json::Value>,
     #[serde(default)]
-    qid: Option<RawQid>,
+    qid: Option<serde_json::Value>,
 }
 
 /// Streams FlagEmbedding training pairs: JSONL rows `{"query": "...", "pos":
@@ -336,6 +329,17 @@ impl<'a> PairsReader<'a> {
     fn parse(&mut self, line: u64, text: &str) -> Result<MineQuery> {
         let path = self.lines.path();
         let err = |m: String| Error::parse(path, line, m);
+        // A struct also deserializes from an array: `["q", ["p"]]` would be read
+        // as query and positives.
+        if !text.trim_start().starts_with('{') {
+            let found = match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(value) => kind(&value),
+                Err(e) => return Err(err(format!("invalid JSON: {e}"))),
+            };
+            return Err(err(format!(
+                "expected a JSON object such as {{\"query\": \"...\", \"pos\": [\"...\"]}}, found {found}"
+            )));
+        }
         let raw: RawPair =
             serde_json::from_str(text).map_err(|e| err(format!("invalid JSON: {e}")))?;
         let query = match raw.query {
@@ -380,9 +384,15 @@ impl<'a> PairsReader<'a> {
             }
         };
         let qid = match raw.qid {
-            Some(RawQid::Str(s)) => s,
-            Some(RawQid::Int(i)) => i.to_string(),
-            None => line.to_string(),
+            Some(serde_json::Value::String(s)) => s,
+            Some(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+            None | Some(serde_json::Value::Null) => line.to_string(),
+            Some(other) => {
+                return Err(err(format!(
+                    "`qid` must be a string or a whole number, found {}",
+                    kind(&other)
+                )));
+            }
         };
         let positives = pos
             .into_iter()
@@ -522,6 +532,14 @@ mod tests {
                 "{\"query\": \"q\", \"pos\": {\"a\": 1}}\n",
                 ":1: `pos` must be a list of strings, found an object",
             ),
+            (
+                "[\"q\", [\"a\"]]\n",
+                ":1: expected a JSON object such as {\"query\": \"...\", \"pos\": [\"...\"]}, found a list",
+            ),
+            (
+                "{\"query\": \"q\", \"pos\": [\"a\"], \"qid\": [1]}\n",
+                ":1: `qid` must be a string or a whole number, found a list",
+            ),
         ];
         let dir = tempfile::tempdir().unwrap();
         for (content, expected) in cases {
@@ -578,5 +596,71 @@ mod tests {
         assert_eq!(input.counts.without_positives, 1);
         assert_eq!(input.counts.positives_not_in_index, 2);
         assert_eq!(input.counts.qrels_queries_missing, 1);
+    }
+
+    /// Pieces of pairs rows, the awkward ones included.
+    const PIECES: &[&[u8]] = &[
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"\"",
+        b":",
+        b",",
+        b"\"query\"",
+        b"\"pos\"",
+        b"\"neg\"",
+        b"\"qid\"",
+        b"\"first passage\"",
+        b"\"q\"",
+        b"null",
+        b"7",
+        b"1.5",
+        b" ",
+        b"\t",
+        b"\r",
+        b"\n",
+        b"\n",
+        b"\xEF\xBB\xBF",
+        b"\xff",
+        b"\xc3",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Random rows never panic the pairs reader, and every error names the
+        /// file and one of its lines.
+        #[test]
+        fn any_pairs_file_reads_or_fails_at_a_line(
+            pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..60),
+            good in proptest::bool::ANY,
+        ) {
+            let mut bytes = pieces.concat();
+            if good {
+                let mut row = b"{\"query\": \"q\", \"pos\": [\"first passage\"]}\n".to_vec();
+                row.extend_from_slice(&bytes);
+                bytes = row;
+            }
+            let keys = TextKeys::build(&store());
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("pairs.jsonl");
+            fs_err::write(&path, &bytes).unwrap();
+            let lines = bytes.split(|&b| b == b'\n').count() as u64;
+            let read = PairsReader::open(&path, &keys).unwrap().collect::<Result<Vec<_>>>();
+            if let Err(err) = read {
+                let message = err.to_string();
+                proptest::prop_assert!(message.contains(&path.display().to_string()), "{}", message);
+                let line = match &err {
+                    Error::Core(dredge_core::Error::Parse { line, .. }) => *line,
+                    Error::Parse { line, .. } => *line,
+                    other => panic!("an error without a line: {other}"),
+                };
+                proptest::prop_assert!((1..=lines).contains(&line), "{}", message);
+            }
+        }
     }
 }
