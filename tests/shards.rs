@@ -416,7 +416,7 @@ fn embed_shards_hold_the_documents_of_index_shards() {
     let whole = dir.path().join("whole.npy");
     run_ok(&["embed", "--model", &m, "--input", &d, "--out", &s(&whole)]);
     let (all_ids, all) =
-        dredge_core::read_vectors(&whole, &dir.path().join("whole.ids.txt")).unwrap();
+        dredge_core::read_vectors(&whole, dir.path().join("whole.ids.txt")).unwrap();
     let mut seen = Vec::new();
     for i in 0..3 {
         let part = dir.path().join(format!("part{i}.npy"));
