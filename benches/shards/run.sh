@@ -11,6 +11,7 @@
 # Dense: DENSE_ROWS (default 2,000,000) seeded random unit vectors of 384 dimensions
 # for the first DENSE_ROWS documents, flat, in SHARDS shards and as one index; exact
 # search of 1,000 query vectors at k=10 on both.
+# Rerun with the same WORK_DIR: indexes already built are kept (the log has their times).
 # Needs the release binary (cargo build --release) and python3 with numpy.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -36,21 +37,29 @@ say "corpus: $docs documents, $(du -m "$corpus/corpus.jsonl" | cut -f1) MB"
 
 shards=()
 for ((i = 0; i < n; i++)); do
-    rm -rf "$work/bm25-shard$i"
-    timed "bm25 shard $i/$n build" "$bin" index --corpus "$corpus" --shard "$i/$n" --out "$work/bm25-shard$i"
+    if [ -f "$work/bm25-shard$i/manifest.json" ]; then
+        say "bm25 shard $i/$n: built by an earlier run (its time is in the log above)"
+    else
+        rm -rf "$work/bm25-shard$i"
+        timed "bm25 shard $i/$n build" "$bin" index --corpus "$corpus" --shard "$i/$n" --out "$work/bm25-shard$i"
+    fi
     shards+=("$work/bm25-shard$i")
 done
 rm -rf "$work/bm25-sharded"
 timed "join $n shards" "$bin" shards join --out "$work/bm25-sharded" "${shards[@]}"
-rm -rf "$work/bm25-one"
-timed "bm25 one index build" "$bin" index --corpus "$corpus" --out "$work/bm25-one"
+if [ -f "$work/bm25-one/manifest.json" ]; then
+    say "bm25 one index: built by an earlier run"
+else
+    rm -rf "$work/bm25-one"
+    timed "bm25 one index build" "$bin" index --corpus "$corpus" --out "$work/bm25-one"
+fi
 say "sizes: one index $(du -sm "$work/bm25-one" | cut -f1) MiB, shards $(du -smc "${shards[@]}" | tail -1 | cut -f1) MiB, joined folder $(du -sm "$work/bm25-sharded" | cut -f1) MiB"
 
 for k in 10 1000; do
     for round in 1 2; do
-        timed "search k=$k one index (round $round)" "$bin" search --index "$work/bm25-one" --queries "$corpus" -k "$k" --out "$work/one-$k.trec"
-        timed "search k=$k sharded (round $round)" "$bin" search --index "$work/bm25-sharded" --queries "$corpus" -k "$k" --out "$work/sharded-$k.trec"
-        timed "search k=$k sharded one at a time (round $round)" "$bin" search --index "$work/bm25-sharded" --one-shard-at-a-time --queries "$corpus" -k "$k" --out "$work/lazy-$k.trec"
+        timed "search k=$k one index (round $round)" "$bin" search --index "$work/bm25-one" --queries "$corpus/queries.jsonl" -k "$k" --out "$work/one-$k.trec"
+        timed "search k=$k sharded (round $round)" "$bin" search --index "$work/bm25-sharded" --queries "$corpus/queries.jsonl" -k "$k" --out "$work/sharded-$k.trec"
+        timed "search k=$k sharded one at a time (round $round)" "$bin" search --index "$work/bm25-sharded" --one-shard-at-a-time --queries "$corpus/queries.jsonl" -k "$k" --out "$work/lazy-$k.trec"
     done
     cmp "$work/one-$k.trec" "$work/sharded-$k.trec" && cmp "$work/one-$k.trec" "$work/lazy-$k.trec" && say "k=$k: the three runs are the same bytes"
 done
@@ -98,7 +107,7 @@ done
 rm -rf "$work/dense-sharded" "$work/dense-one"
 timed "join $n dense shards" "$bin" shards join --out "$work/dense-sharded" "${dshards[@]}"
 timed "dense one index build" "$bin" index --corpus "$dense" --no-bm25 --vectors "$dense/vectors.npy" --vector-ids "$dense/vectors.ids.txt" --ann flat --out "$work/dense-one"
-q=(--queries "$dense" --query-vectors "$dense/queries.npy" --query-ids "$dense/queries.ids.txt" --mode dense -k 10)
+q=(--queries "$dense/queries.jsonl" --query-vectors "$dense/queries.npy" --query-ids "$dense/queries.ids.txt" --mode dense -k 10)
 for round in 1 2; do
     timed "dense exact k=10 one index (round $round)" "$bin" search --index "$work/dense-one" "${q[@]}" --out "$work/d-one.trec"
     timed "dense exact k=10 sharded (round $round)" "$bin" search --index "$work/dense-sharded" "${q[@]}" --out "$work/d-sharded.trec"
