@@ -184,6 +184,7 @@ impl<'a> View<'a> {
 /// `gemm_common`'s blocked product on the micro-kernels of `gemm_f32::microkernel::$isa`
 /// with `$lanes` floats a register and the SIMD token `$simd`: what `gemm::gemm`
 /// runs for f32, for an instruction set chosen here.
+#[cfg(target_arch = "x86_64")]
 macro_rules! gemm_on {
     ($simd:expr, $isa:ident, $lanes:expr, $m:expr, $n:expr, $k:expr, $dst:expr, $dst_cs:expr,
      $dst_rs:expr, $read_dst:expr, $lhs:expr, $lhs_cs:expr, $lhs_rs:expr, $rhs:expr, $rhs_cs:expr,
