@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use dredge_core::read_vectors;
-use dredge_embed::{Encoder, EncoderOptions};
+use dredge_embed::{Encoder, EncoderOptions, Kernels};
 use serde_json::Value;
 
 use crate::support::{run_err, run_ok, sample_dataset, shared_dir};
@@ -64,27 +64,32 @@ fn read_reference(path: &Path) -> Vec<(String, Vec<f64>)> {
 }
 
 #[test]
-fn minilm_matches_the_reference_embeddings() {
+fn minilm_matches_the_reference_embeddings_on_every_kernel_path() {
     let Some((model, reference)) = shared_model("all-MiniLM-L6-v2") else {
         return;
     };
     let reference = read_reference(&reference);
     assert_eq!(reference.len(), 8);
-    let encoder = Encoder::load(&model, &EncoderOptions::default()).unwrap();
-    assert_eq!(encoder.dimension(), 384);
-    assert_eq!(encoder.max_length(), 256);
     let texts: Vec<&str> = reference.iter().map(|(t, _)| t.as_str()).collect();
-    // All in one padded batch, and each alone: padding must not change a vector.
-    let (batched, stats) = encoder.encode_passages(&texts, &mut |_| {}).unwrap();
-    assert_eq!((stats.texts, stats.truncated, stats.empty), (8, 0, 0));
-    for (i, (text, expected)) in reference.iter().enumerate() {
-        let alone = encoder.encode_queries(&[text.as_str()]).unwrap();
-        for (how, row) in [("batched", batched.row(i)), ("alone", alone.row(0))] {
-            let cos = cosine(row, expected);
-            assert!(
-                cos > 0.9999,
-                "text {i} {text:?} {how}: cosine {cos} to the reference"
-            );
+    for kernels in Kernels::supported() {
+        let encoder = Encoder::load(&model, &EncoderOptions::default())
+            .unwrap()
+            .with_kernels(kernels)
+            .unwrap();
+        assert_eq!(encoder.dimension(), 384);
+        assert_eq!(encoder.max_length(), 256);
+        // All in one packed batch, and each alone: batching must not change a vector.
+        let (batched, stats) = encoder.encode_passages(&texts, &mut |_| {}).unwrap();
+        assert_eq!((stats.texts, stats.truncated, stats.empty), (8, 0, 0));
+        for (i, (text, expected)) in reference.iter().enumerate() {
+            let alone = encoder.encode_queries(&[text.as_str()]).unwrap();
+            for (how, row) in [("batched", batched.row(i)), ("alone", alone.row(0))] {
+                let cos = cosine(row, expected);
+                assert!(
+                    cos > 0.9999,
+                    "{kernels}: text {i} {text:?} {how}: cosine {cos} to the reference"
+                );
+            }
         }
     }
 }
@@ -225,6 +230,60 @@ fn embed_errors_name_the_problem() {
     ]);
     assert!(
         err.contains("maximum length 99 exceeds the 24 positions"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dredge_kernels_forces_a_path_and_rejects_unknown_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = dir.path().join("tiny");
+    dredge_embed::testing::TinyModel::default()
+        .write(&tiny)
+        .unwrap();
+    let sample = sample_dataset();
+    let embed = |kernels: &str, out: &Path| {
+        crate::support::dredge()
+            .env(dredge_embed::KERNELS_ENV, kernels)
+            .args(["embed", "--model"])
+            .arg(&tiny)
+            .arg("--input")
+            .arg(&sample)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let mut vectors = Vec::new();
+    for kernels in Kernels::supported() {
+        let out = dir.path().join(format!("{kernels}.npy"));
+        let run = embed(kernels.name(), &out);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        vectors.push(
+            read_vectors(&out, dir.path().join(format!("{kernels}.ids.txt")))
+                .unwrap()
+                .1,
+        );
+    }
+    // Every path gives the portable path's vectors, within float32 rounding.
+    for (kernels, v) in Kernels::supported().iter().zip(&vectors) {
+        let diff = v
+            .data
+            .iter()
+            .zip(&vectors[0].data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(diff < 1e-5, "{kernels} differs from portable by {diff}");
+    }
+    let run = embed("sse", &dir.path().join("sse.npy"));
+    assert!(!run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("DREDGE_KERNELS=sse: unknown kernels `sse` (portable, avx2 or avx512)"),
         "{err}"
     );
 }

@@ -5,13 +5,18 @@
 #   benches/embed/run.sh quality    SciFact corpus + queries with `dredge embed`: cosine to
 #                                   the shared sentence-transformers vectors, nDCG@10 of
 #                                   exact search (dredge eval), for ours and the reference
-#   benches/embed/run.sh speed      candle's and torch's GEMM rate, then ROUNDS rounds of
-#                                   dredge-embed and sentence-transformers (CPU torch, in a
-#                                   throwaway venv) on the first LIMIT SciFact passages,
-#                                   side by side
+#   benches/embed/run.sh speed      candle's and torch's GEMM rate, then ROUNDS interleaved
+#                                   rounds of dredge-embed (each kernel path in KERNELS) and
+#                                   sentence-transformers (each backend in BACKENDS: CPU
+#                                   torch, its ONNX float32 backend, its dynamically
+#                                   quantized int8 ONNX model; in a throwaway venv) on the
+#                                   first LIMIT SciFact passages, THREADS threads each, then
+#                                   the medians side by side (summary.py)
 #
 # Environment: DREDGE_SHARED (default /work/shared), LIMIT (1000), ROUNDS (2),
-# BATCHES ("8 32"). Outputs go to benches/out/embed/ (not in git).
+# BATCHES ("8 32"), THREADS (2), KERNELS (dredge paths, e.g. "avx2 avx512"; default: the
+# widest this CPU has), BACKENDS ("torch onnx onnx-int8"), VENV (benches/.venv-st).
+# Outputs go to benches/out/embed/ (not in git); the speed lines to speed.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 what=${1:-all}
@@ -23,15 +28,22 @@ OUT=benches/out/embed
 LIMIT=${LIMIT:-1000}
 ROUNDS=${ROUNDS:-2}
 BATCHES=${BATCHES:-8 32}
+THREADS=${THREADS:-2}
+KERNELS=${KERNELS:-}
+BACKENDS=${BACKENDS:-torch onnx onnx-int8}
+VENV=${VENV:-benches/.venv-st}
 mkdir -p "$OUT"
+[[ $what == all || $what == speed ]] && : > $OUT/speed.jsonl
 
-cargo build --quiet --release -p dredge
+[[ $what == all || $what == quality ]] && cargo build --quiet --release -p dredge
 cargo build --quiet --release -p dredge-embed --example embed_bench
 DREDGE=target/release/dredge
 BENCH=target/release/examples/embed_bench
 
 machine() {
-    echo "# $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
+    local flags
+    flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f|avx512_vnni|avx512_bf16|avx_vnni' | tr '\n' ' ')
+    echo "# $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), flags: ${flags}load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 }
 
 if [[ $what == all || $what == quality ]]; then
@@ -54,22 +66,31 @@ if [[ $what == all || $what == quality ]]; then
 fi
 
 if [[ $what == all || $what == speed ]]; then
-    VENV=benches/.venv-st
-    if ! $VENV/bin/python -c "import sentence_transformers, torch" 2>/dev/null; then
+    if ! $VENV/bin/python -c "import sentence_transformers, torch, onnxruntime, optimum" 2>/dev/null; then
         python3 -m venv $VENV
         # The CPU-only torch index when reachable, else PyPI's torch (CUDA build, runs on CPU).
         $VENV/bin/pip install --quiet --index-url https://download.pytorch.org/whl/cpu torch \
             || echo "# (CPU torch index unreachable: PyPI's torch)"
-        $VENV/bin/pip install --quiet sentence-transformers numpy
+        $VENV/bin/pip install --quiet "sentence-transformers[onnx]" numpy
     fi
     machine
     $BENCH gemm
     for round in $(seq "$ROUNDS"); do
         for batch in $BATCHES; do
-            $BENCH encode "$MODEL" "$DATA/corpus.jsonl" "$LIMIT" "$batch"
-            $VENV/bin/python benches/embed/st_bench.py --model "$MODEL" --corpus "$DATA/corpus.jsonl" \
-                --limit "$LIMIT" --batch-size "$batch" --threads "$(nproc)" 2>/dev/null
+            for kernels in ${KERNELS:-default}; do
+                if [[ $kernels == default ]]; then unset DREDGE_KERNELS; else export DREDGE_KERNELS=$kernels; fi
+                RAYON_NUM_THREADS=$THREADS $BENCH encode "$MODEL" "$DATA/corpus.jsonl" "$LIMIT" "$batch" \
+                    | sed "s/^{/{\"round\": $round, /" | tee -a $OUT/speed.jsonl
+            done
+            unset DREDGE_KERNELS
+            for backend in $BACKENDS; do
+                OMP_NUM_THREADS=$THREADS $VENV/bin/python benches/embed/st_bench.py --model "$MODEL" \
+                    --corpus "$DATA/corpus.jsonl" --limit "$LIMIT" --batch-size "$batch" \
+                    --threads "$THREADS" --backend "$backend" --work $OUT/st-models 2>/dev/null \
+                    | sed "s/^{/{\"round\": $round, /" | tee -a $OUT/speed.jsonl
+            done
         done
     done
     machine
+    python3 benches/embed/summary.py $OUT/speed.jsonl
 fi

@@ -1,16 +1,23 @@
-"""sentence-transformers on CPU torch, encoding a BEIR corpus: the peer of `dredge embed`.
+"""sentence-transformers encoding a BEIR corpus on the CPU: the peer of `dredge embed`.
+
+Backends: `torch` (float32), `onnx` (onnxruntime, float32: the model exported with
+optimum) and `onnx-int8` (the ONNX model dynamically quantized to int8 with
+`export_dynamic_quantized_onnx_model`, the configuration matching the CPU:
+avx512_vnni, avx512 or avx2). The ONNX files are exported once into --work (a copy
+of the model folder; the model folder itself is not written).
 
 Run through benches/embed/run.sh, which creates the throwaway venv. Prints one JSON
 line: passages/s, tokens/s (special tokens included, padding excluded, cut at the
 model's max_seq_length), and torch's own f32 GEMM rate on this machine.
 
     python st_bench.py --model DIR --corpus corpus.jsonl [--limit N] [--batch-size 8]
-        [--threads 2] [--out vectors.npy]
+        [--threads 2] [--backend torch|onnx|onnx-int8] [--work DIR] [--out vectors.npy]
 """
 
 import argparse
 import json
 import os
+import shutil
 import time
 
 import numpy as np
@@ -50,6 +57,63 @@ def gemm_gflops(m=2048, k=384, n=1536, repeats=20):
     return flop / best / 1e9, repeats * flop / cpu / 1e9 * os.cpu_count()
 
 
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def quantization_config():
+    """The `export_dynamic_quantized_onnx_model` configuration for this CPU."""
+    flags = cpu_flags()
+    if "avx512_vnni" in flags:
+        return "avx512_vnni"
+    if "avx512f" in flags:
+        return "avx512"
+    return "avx2"
+
+
+def load_model(args):
+    if args.backend == "torch":
+        return SentenceTransformer(args.model, device="cpu"), "torch float32"
+    import onnxruntime as ort
+
+    work = os.path.join(args.work, os.path.basename(os.path.normpath(args.model)))
+    if not os.path.isdir(work):
+        shutil.copytree(args.model, work)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    options.inter_op_num_threads = 1
+    fp32 = os.path.join(work, "onnx", "model.onnx")
+    if not os.path.isfile(fp32):
+        SentenceTransformer(work, device="cpu", backend="onnx").save_pretrained(work)
+    if args.backend == "onnx":
+        kwargs = {"file_name": "onnx/model.onnx", "session_options": options}
+        return (
+            SentenceTransformer(work, device="cpu", backend="onnx", model_kwargs=kwargs),
+            "onnxruntime %s float32" % ort.__version__,
+        )
+    from sentence_transformers import export_dynamic_quantized_onnx_model
+
+    config = quantization_config()
+    name = "onnx/model_qint8_%s.onnx" % config
+    if not os.path.isfile(os.path.join(work, name)):
+        base = SentenceTransformer(
+            work, device="cpu", backend="onnx", model_kwargs={"file_name": "onnx/model.onnx"}
+        )
+        export_dynamic_quantized_onnx_model(base, config, work)
+    kwargs = {"file_name": name, "session_options": options}
+    return (
+        SentenceTransformer(work, device="cpu", backend="onnx", model_kwargs=kwargs),
+        "onnxruntime %s int8 (%s)" % (ort.__version__, config),
+    )
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model", required=True)
@@ -57,12 +121,14 @@ def main():
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default="torch")
+    p.add_argument("--work", default="benches/out/embed/st-models")
     p.add_argument("--out")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
     texts = read_corpus(args.corpus, args.limit)
-    model = SentenceTransformer(args.model, device="cpu")
+    model, backend = load_model(args)
     max_len = model.max_seq_length
     tokens = sum(
         min(len(ids), max_len)
@@ -78,6 +144,7 @@ def main():
         json.dumps(
             {
                 "tool": "sentence-transformers",
+                "backend": backend,
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
                 "batch_size": args.batch_size,

@@ -3,6 +3,7 @@
 //! ```text
 //! embed_bench gemm                                   f32 GEMM rate of candle here
 //! embed_bench encode MODEL CORPUS [LIMIT] [BATCH]    encode a corpus, report speed
+//!                                                    (DREDGE_KERNELS picks the path)
 //! embed_bench compare OURS.npy OURS.ids REF.npy REF.ids        cosine per id
 //! embed_bench search DOCS.npy DOCS.ids QUERIES.npy QUERIES.ids RUN.trec
 //!                                                    exact inner-product top 1000
@@ -125,9 +126,10 @@ fn encode(model: &str, corpus: &str, limit: usize, batch_size: usize) -> Result<
     let (_, stats) = encoder.encode_passages(&texts, &mut |_| {})?;
     let cpu = (cpu_seconds() - cpu).max(0.01);
     println!(
-        "{{\"tool\": \"dredge-embed\", \"batch_size\": {batch_size}, \"passages\": {}, \"tokens\": {}, \
+        "{{\"tool\": \"dredge-embed\", \"kernels\": \"{}\", \"batch_size\": {batch_size}, \"passages\": {}, \"tokens\": {}, \
          \"truncated\": {}, \"gflop\": {:.1}, \"seconds\": {:.2}, \"cpu_seconds\": {cpu:.1}, \
          \"passages_per_s\": {:.1}, \"tokens_per_s\": {:.0}, \"gflops\": {:.1}, \"gflops_cpu\": {:.1}}}",
+        encoder.kernels(),
         stats.texts,
         stats.tokens,
         stats.truncated,

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use crate::config::{Activation, BertConfig};
 use crate::error::{Error, Result};
-use crate::kernels::{View, bias_activation, layer_norm, matmul, softmax_rows};
+use crate::kernels::{Kernels, View, bias_activation, layer_norm, matmul, softmax_rows};
 
 /// A packed batch: the token ids of its texts end to end.
 pub(crate) struct Packed<'a> {
@@ -36,9 +36,10 @@ struct Linear {
 
 impl Linear {
     /// `dst (tokens x out) = x (tokens x in) · Wᵀ`, the bias left to the caller.
-    fn product(&self, dst: &mut [f32], x: &[f32]) {
+    fn product(&self, kernels: Kernels, dst: &mut [f32], x: &[f32]) {
         let tokens = x.len() / self.inp;
         matmul(
+            kernels,
             &mut dst[..tokens * self.out],
             self.out,
             View::dense(x, tokens, self.inp),
@@ -254,9 +255,9 @@ impl Bert {
         self.layers.len() as u64 * (4 * h * h + 2 * h * i + 2 * len as u64 * h)
     }
 
-    /// Runs the encoder over a packed batch; the last hidden states are left in
-    /// `ws.hidden[..tokens * hidden]`, token after token.
-    pub fn forward(&self, batch: &Packed<'_>, ws: &mut Workspace) -> Result<()> {
+    /// Runs the encoder over a packed batch on the `kernels` path; the last hidden
+    /// states are left in `ws.hidden[..tokens * hidden]`, token after token.
+    pub fn forward(&self, kernels: Kernels, batch: &Packed<'_>, ws: &mut Workspace) -> Result<()> {
         let h = self.hidden;
         let tokens = batch.ids.len();
         let Some(&last) = batch.offsets.last() else {
@@ -300,6 +301,7 @@ impl Bert {
         }
         let norm = &self.embedding_norm;
         layer_norm(
+            kernels,
             &mut ws.hidden[..tokens * h],
             None,
             &norm.weight,
@@ -308,12 +310,19 @@ impl Bert {
         );
 
         for layer in &self.layers {
-            self.layer_forward(layer, batch.offsets, tokens, ws);
+            self.layer_forward(kernels, layer, batch.offsets, tokens, ws);
         }
         Ok(())
     }
 
-    fn layer_forward(&self, layer: &Layer, offsets: &[usize], tokens: usize, ws: &mut Workspace) {
+    fn layer_forward(
+        &self,
+        kernels: Kernels,
+        layer: &Layer,
+        offsets: &[usize],
+        tokens: usize,
+        ws: &mut Workspace,
+    ) {
         let h = self.hidden;
         let x = &mut ws.hidden[..tokens * h];
 
@@ -322,6 +331,7 @@ impl Bert {
         qkv.par_chunks_mut(3 * h)
             .for_each(|row| row.copy_from_slice(&layer.qkv.bias));
         matmul(
+            kernels,
             qkv,
             3 * h,
             View::dense(x, tokens, h),
@@ -330,14 +340,15 @@ impl Bert {
             true,
         );
 
-        self.attention(qkv, offsets, &mut ws.context[..tokens * h]);
+        self.attention(kernels, qkv, offsets, &mut ws.context[..tokens * h]);
 
         let projected = &mut ws.projected[..tokens * h];
         layer
             .attention_out
-            .product(projected, &ws.context[..tokens * h]);
+            .product(kernels, projected, &ws.context[..tokens * h]);
         let norm = &layer.attention_norm;
         layer_norm(
+            kernels,
             x,
             Some((projected, &layer.attention_out.bias)),
             &norm.weight,
@@ -346,11 +357,12 @@ impl Bert {
         );
 
         let inner = &mut ws.inner[..tokens * self.intermediate];
-        layer.intermediate.product(inner, x);
-        bias_activation(inner, &layer.intermediate.bias, self.activation);
-        layer.output.product(projected, inner);
+        layer.intermediate.product(kernels, inner, x);
+        bias_activation(kernels, inner, &layer.intermediate.bias, self.activation);
+        layer.output.product(kernels, projected, inner);
         let norm = &layer.output_norm;
         layer_norm(
+            kernels,
             x,
             Some((projected, &layer.output.bias)),
             &norm.weight,
@@ -361,7 +373,7 @@ impl Bert {
 
     /// Self-attention of every text over its own tokens, texts in parallel:
     /// `context = softmax(q kᵀ) v` per head (the scale is in the query weights).
-    fn attention(&self, qkv: &[f32], offsets: &[usize], context: &mut [f32]) {
+    fn attention(&self, kernels: Kernels, qkv: &[f32], offsets: &[usize], context: &mut [f32]) {
         let (h, d) = (self.hidden, self.head_dim);
         // Split `context` into the rows of each text, so each task owns its rows.
         let mut parts = Vec::with_capacity(offsets.len() - 1);
@@ -388,9 +400,10 @@ impl Bert {
                         row_stride: 3 * h,
                         col_stride: 1,
                     };
-                    matmul(scores, len, part(0), part(1).t(), false, false);
-                    softmax_rows(scores, len);
+                    matmul(kernels, scores, len, part(0), part(1).t(), false, false);
+                    softmax_rows(kernels, scores, len);
                     matmul(
+                        kernels,
                         &mut out[head * d..],
                         h,
                         View::dense(scores, len, len),

@@ -11,6 +11,7 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 use crate::bert::{Bert, Packed, Workspace};
 use crate::config::{ModelConfig, Pooling, required};
 use crate::error::{Error, Result};
+use crate::kernels::Kernels;
 
 /// Texts tokenized at once; each such chunk is sorted by length and cut into batches.
 /// Large enough that sorting leaves little padding, small enough that the token ids of
@@ -119,7 +120,8 @@ pub struct EncoderDescription {
 /// A sentence-transformers model of the BERT family, ready to encode.
 ///
 /// Thread-safe (`Sync`); one call uses every core through rayon (tokenizing, the
-/// gemm products and attention text by text; `RAYON_NUM_THREADS` caps them).
+/// gemm products and attention text by text; `RAYON_NUM_THREADS` caps them). The
+/// kernels run in the widest instruction set the CPU has ([`Kernels::detect`]).
 pub struct Encoder {
     dir: PathBuf,
     tokenizer: Tokenizer,
@@ -131,6 +133,7 @@ pub struct Encoder {
     query_prefix: String,
     passage_prefix: String,
     fingerprint: String,
+    kernels: Kernels,
 }
 
 impl Encoder {
@@ -140,7 +143,8 @@ impl Encoder {
     /// `config_sentence_transformers.json` give pooling, normalisation, maximum length
     /// and prompts. The padding and truncation written in `tokenizer.json` are
     /// replaced: each batch is padded to its longest text, texts are cut at
-    /// the maximum length.
+    /// the maximum length. The kernels are the widest the CPU has, or those named by
+    /// `DREDGE_KERNELS` (`portable`, `avx2`, `avx512`; an error if the CPU lacks them).
     pub fn load(model_dir: impl AsRef<Path>, options: &EncoderOptions) -> Result<Self> {
         let given = model_dir.as_ref();
         if !given.is_dir() {
@@ -206,6 +210,7 @@ impl Encoder {
                 message: e.to_string(),
             })?;
 
+        let kernels = Kernels::detect()?;
         let model = Bert::load(&weights_path, &config.bert)?;
         let fingerprint = fingerprint(&dir, &tokenizer_path, &weights_path)?;
         Ok(Encoder {
@@ -227,7 +232,19 @@ impl Encoder {
             max_length,
             batch_size: options.batch_size,
             fingerprint,
+            kernels,
         })
+    }
+
+    /// The same encoder on the `kernels` path; an error if this CPU cannot run it.
+    pub fn with_kernels(mut self, kernels: Kernels) -> Result<Self> {
+        self.kernels = kernels.check()?;
+        Ok(self)
+    }
+
+    /// The instruction set the encoder's kernels run in.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     /// Loads the encoder an index was built with, from its description: the same
@@ -421,6 +438,7 @@ impl Encoder {
                     stats.flops += 2 * e.len() as u64 * self.model.multiply_adds_per_token(e.len());
                 }
                 self.model.forward(
+                    self.kernels,
                     &Packed {
                         ids: &ids,
                         type_ids: &type_ids,

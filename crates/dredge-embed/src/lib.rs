@@ -3,7 +3,9 @@
 //! and no Python. The weights are read with candle's safetensors loader; the forward
 //! pass is dredge's own, on reused buffers: the matrix products on the gemm crate,
 //! the elementwise steps (bias + GELU, residual + layer norm, softmax) in loops the
-//! compiler vectorises (AVX2 + FMA, picked at run time, with a portable path).
+//! compiler vectorises. Both run in the widest instruction set the CPU has, picked at
+//! run time ([`Kernels`]: AVX-512F, AVX2 + FMA, or a portable path);
+//! `DREDGE_KERNELS=portable|avx2|avx512` forces one.
 //!
 //! [`Encoder::load`] reads a sentence-transformers folder (`config.json`,
 //! `tokenizer.json`, `model.safetensors`, and `modules.json`,
@@ -52,5 +54,6 @@ pub use encoder::{
     EncodeProgress, EncodeStats, Encoder, EncoderDescription, EncoderOptions, TextKind,
 };
 pub use error::{Error, Result};
+pub use kernels::{KERNELS_ENV, Kernels};
 #[cfg(test)]
 mod tests;

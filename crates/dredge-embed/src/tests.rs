@@ -1,5 +1,6 @@
 //! The encoder against a plain float64 BERT written out loop by loop, on tiny random
-//! models: padding, masking, pooling, prefixes, truncation and errors.
+//! models, on every kernel path the CPU has: padding, masking, pooling, prefixes,
+//! truncation and errors.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -7,7 +8,7 @@ use std::path::Path;
 use candle_core::Device;
 
 use crate::testing::TinyModel;
-use crate::{EncodeStats, Encoder, EncoderOptions, Pooling};
+use crate::{EncodeStats, Encoder, EncoderOptions, Kernels, Pooling};
 
 /// A float64 BERT over one unpadded text, straight from the definitions.
 struct Reference {
@@ -206,46 +207,54 @@ fn tokenize(dir: &Path, text: &str, max: usize) -> Vec<u32> {
     }
 }
 
-/// Encodes [`TEXTS`] in batches of `batch_size`, checks every vector against the
-/// reference; returns the stats and each text's token count.
+/// Encodes [`TEXTS`] in batches of `batch_size` on every kernel path this CPU has,
+/// checks every vector against the reference; returns the stats and each text's
+/// token count.
 fn check_against_reference(model: TinyModel, batch_size: usize) -> (EncodeStats, Vec<usize>) {
     let dir = tempfile::tempdir().unwrap();
     model.write(dir.path()).unwrap();
     let reference = Reference::load(dir.path(), &model);
-    let encoder = Encoder::load(
-        dir.path(),
-        &EncoderOptions {
-            batch_size,
-            ..EncoderOptions::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(encoder.dimension(), model.hidden);
-    let (matrix, stats) = encoder.encode_passages(&TEXTS, &mut |_| {}).unwrap();
-    let mut lengths = Vec::new();
-    for (i, text) in TEXTS.iter().enumerate() {
-        let ids = tokenize(dir.path(), text, model.max_seq_length);
-        lengths.push(ids.len());
-        let expected = reference.embed(&ids);
-        let cos = cosine(matrix.row(i), &expected);
-        assert!(
-            cos > 0.99999,
-            "{model:?} batch {batch_size}: text {i} {text:?} at cosine {cos}"
-        );
-        if model.normalize {
-            let norm: f32 = matrix.row(i).iter().map(|v| v * v).sum::<f32>().sqrt();
-            assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
-        } else {
-            let max_diff = matrix
-                .row(i)
-                .iter()
-                .zip(&expected)
-                .map(|(a, b)| (f64::from(*a) - b).abs())
-                .fold(0.0, f64::max);
-            assert!(max_diff < 1e-4, "text {i}: {max_diff}");
+    let mut result = None;
+    for kernels in Kernels::supported() {
+        let encoder = Encoder::load(
+            dir.path(),
+            &EncoderOptions {
+                batch_size,
+                ..EncoderOptions::default()
+            },
+        )
+        .unwrap()
+        .with_kernels(kernels)
+        .unwrap();
+        assert_eq!(encoder.kernels(), kernels);
+        assert_eq!(encoder.dimension(), model.hidden);
+        let (matrix, stats) = encoder.encode_passages(&TEXTS, &mut |_| {}).unwrap();
+        let mut lengths = Vec::new();
+        for (i, text) in TEXTS.iter().enumerate() {
+            let ids = tokenize(dir.path(), text, model.max_seq_length);
+            lengths.push(ids.len());
+            let expected = reference.embed(&ids);
+            let cos = cosine(matrix.row(i), &expected);
+            assert!(
+                cos > 0.99999,
+                "{model:?} {kernels} batch {batch_size}: text {i} {text:?} at cosine {cos}"
+            );
+            if model.normalize {
+                let norm: f32 = matrix.row(i).iter().map(|v| v * v).sum::<f32>().sqrt();
+                assert!((norm - 1.0).abs() < 1e-5, "{kernels}: norm {norm}");
+            } else {
+                let max_diff = matrix
+                    .row(i)
+                    .iter()
+                    .zip(&expected)
+                    .map(|(a, b)| (f64::from(*a) - b).abs())
+                    .fold(0.0, f64::max);
+                assert!(max_diff < 1e-4, "{kernels} text {i}: {max_diff}");
+            }
         }
+        result = Some((stats, lengths));
     }
-    (stats, lengths)
+    result.expect("the portable path is always supported")
 }
 
 #[test]
