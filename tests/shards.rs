@@ -14,33 +14,45 @@ fn s(p: &Path) -> String {
     p.to_str().unwrap().to_owned()
 }
 
-/// Builds shard i/n of SciFact (BM25 and the MiniLM vectors, `ann`) for each i
-/// and joins them into `out`.
-fn build_sharded(data: &Path, dir: &Path, n: u32, ann: &str, out: &Path) {
+/// Indexes SciFact (BM25 and the MiniLM vectors, `ann`, one thread) into `out`,
+/// with extra flags (`--shard i/n`).
+fn index_scifact(data: &Path, out: &Path, ann: &str, extra: &[&str]) {
     let emb = data.join("embeddings/all-MiniLM-L6-v2");
+    let (d, v, i, o) = (
+        s(data),
+        s(&emb.join("corpus.npy")),
+        s(&emb.join("corpus.ids.txt")),
+        s(out),
+    );
+    let mut args = vec![
+        "index",
+        "--corpus",
+        &d,
+        "--vectors",
+        &v,
+        "--vector-ids",
+        &i,
+        "--ann",
+        ann,
+        "--threads",
+        "1",
+        "--out",
+        &o,
+    ];
+    args.extend_from_slice(extra);
+    run_ok(&args);
+}
+
+/// Builds shard i/n of SciFact ([`index_scifact`]) for each i and joins them
+/// into `out`.
+fn build_sharded(data: &Path, dir: &Path, n: u32, ann: &str, out: &Path) {
     let mut shards = Vec::new();
     for i in 0..n {
         let shard = dir.join(format!(
             "{}-shard{i}",
             out.file_name().unwrap().to_str().unwrap()
         ));
-        run_ok(&[
-            "index",
-            "--corpus",
-            &s(data),
-            "--vectors",
-            &s(&emb.join("corpus.npy")),
-            "--vector-ids",
-            &s(&emb.join("corpus.ids.txt")),
-            "--ann",
-            ann,
-            "--threads",
-            "1",
-            "--shard",
-            &format!("{i}/{n}"),
-            "--out",
-            &s(&shard),
-        ]);
+        index_scifact(data, &shard, ann, &["--shard", &format!("{i}/{n}")]);
         shards.push(s(&shard));
     }
     let mut args = vec!["shards".to_owned(), "join".into(), "--out".into(), s(out)];
@@ -191,21 +203,8 @@ fn shards_give_the_bytes_of_one_index() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let emb = data.join("embeddings/all-MiniLM-L6-v2");
     let one = dir.path().join("one");
-    run_ok(&[
-        "index",
-        "--corpus",
-        &s(&data),
-        "--vectors",
-        &s(&emb.join("corpus.npy")),
-        "--vector-ids",
-        &s(&emb.join("corpus.ids.txt")),
-        "--ann",
-        "flat",
-        "--out",
-        &s(&one),
-    ]);
+    index_scifact(&data, &one, "flat", &[]);
     let whole = run_all(&data, &one, &dir.path().join("one-out"), &[]);
     for n in [1, 3, 4] {
         let sharded = dir.path().join(format!("sharded{n}"));
@@ -307,19 +306,7 @@ fn hnsw_shards_keep_the_recall_of_one_graph() {
     let dir = tempfile::tempdir().unwrap();
     let emb = data.join("embeddings/all-MiniLM-L6-v2");
     let one = dir.path().join("one");
-    run_ok(&[
-        "index",
-        "--corpus",
-        &s(&data),
-        "--vectors",
-        &s(&emb.join("corpus.npy")),
-        "--vector-ids",
-        &s(&emb.join("corpus.ids.txt")),
-        "--threads",
-        "1",
-        "--out",
-        &s(&one),
-    ]);
+    index_scifact(&data, &one, "hnsw", &[]);
     let sharded = dir.path().join("sharded");
     build_sharded(&data, dir.path(), 4, "hnsw", &sharded);
     let search = |index: &Path, name: &str, extra: &[&str]| {

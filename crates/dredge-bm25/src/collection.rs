@@ -9,7 +9,6 @@
 //! the file's size and FNV-1a hash are recorded by the caller (the sharded index's
 //! manifest) and checked when the file is opened.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -142,18 +141,6 @@ impl CollectionStats {
     /// Documents of the collection holding `term` (0 when none does).
     pub fn doc_freq(&self, term: &str) -> u64 {
         self.terms.get(term).unwrap_or(0)
-    }
-
-    /// Every term with its document frequency, in byte order (for checks and
-    /// tests; a large collection has millions).
-    pub fn to_map(&self) -> BTreeMap<String, u64> {
-        use tantivy_fst::Streamer;
-        let mut out = BTreeMap::new();
-        let mut stream = self.terms.stream();
-        while let Some((key, df)) = stream.next() {
-            out.insert(String::from_utf8_lossy(key).into_owned(), df);
-        }
-        out
     }
 }
 

@@ -45,6 +45,20 @@ pub(crate) struct LazyEncoder {
 }
 
 impl LazyEncoder {
+    /// The vectors of the queries without one, encoded together (`None`: every
+    /// query has its vector).
+    pub(crate) fn encode_missing(&self, queries: &[QueryInput<'_>]) -> Result<Option<Matrix>> {
+        let texts: Vec<&str> = queries
+            .iter()
+            .filter(|q| q.vector.is_none())
+            .map(|q| q.text)
+            .collect();
+        if texts.is_empty() {
+            return Ok(None);
+        }
+        self.encode(&texts).map(Some)
+    }
+
     /// Encodes `texts` as queries.
     pub(crate) fn encode(&self, texts: &[&str]) -> Result<Matrix> {
         #[cfg(feature = "encoder")]
@@ -101,21 +115,18 @@ impl DenseRetriever {
 
     /// The vectors of the queries without one, encoded together.
     fn encoded(&self, queries: &[QueryInput<'_>]) -> Result<Option<Matrix>> {
-        let texts: Vec<&str> = queries
-            .iter()
-            .filter(|q| q.vector.is_none())
-            .map(|q| q.text)
-            .collect();
-        if texts.is_empty() {
-            return Ok(None);
-        }
-        self.encoder.encode(&texts).map(Some)
+        self.encoder.encode_missing(queries)
     }
 }
 
 /// `queries` with the rows of `encoded` given, in order, to those without a vector.
-fn with_vectors<'q>(queries: &[QueryInput<'q>], encoded: &'q Matrix) -> Vec<QueryInput<'q>> {
-    let mut rows = (0..encoded.rows).map(|i| encoded.row(i));
+pub(crate) fn with_vectors<'q>(
+    queries: &[QueryInput<'q>],
+    encoded: Option<&'q Matrix>,
+) -> Vec<QueryInput<'q>> {
+    let mut rows = encoded
+        .into_iter()
+        .flat_map(|m| (0..m.rows).map(|i| m.row(i)));
     queries
         .iter()
         .map(|q| QueryInput {
@@ -134,7 +145,7 @@ impl Retriever for DenseRetriever {
         match self.encoded(std::slice::from_ref(query))? {
             None => Retriever::search(&*self.index, query, k),
             Some(encoded) => {
-                Retriever::search(&*self.index, &with_vectors(&[*query], &encoded)[0], k)
+                Retriever::search(&*self.index, &with_vectors(&[*query], Some(&encoded))[0], k)
             }
         }
     }
@@ -147,7 +158,7 @@ impl Retriever for DenseRetriever {
         match self.encoded(queries)? {
             None => Retriever::search_batch(&*self.index, queries, k),
             Some(encoded) => {
-                Retriever::search_batch(&*self.index, &with_vectors(queries, &encoded), k)
+                Retriever::search_batch(&*self.index, &with_vectors(queries, Some(&encoded)), k)
             }
         }
     }
@@ -155,9 +166,11 @@ impl Retriever for DenseRetriever {
     fn score(&self, query: &QueryInput<'_>, docs: &[DocId]) -> dredge_core::Result<Vec<Score>> {
         match self.encoded(std::slice::from_ref(query))? {
             None => Retriever::score(&*self.index, query, docs),
-            Some(encoded) => {
-                Retriever::score(&*self.index, &with_vectors(&[*query], &encoded)[0], docs)
-            }
+            Some(encoded) => Retriever::score(
+                &*self.index,
+                &with_vectors(&[*query], Some(&encoded))[0],
+                docs,
+            ),
         }
     }
 }

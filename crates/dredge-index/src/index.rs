@@ -21,7 +21,7 @@ use crate::dense::{DenseRetriever, EncoderSettings, LazyEncoder};
 use crate::error::{Error, Result};
 use crate::manifest::{DOCS, DenseComponent, EncoderInfo, MANIFEST, Manifest};
 use crate::shard::{
-    Opener, Part, SHARDED_FORMAT, ShardSet, ShardedRetriever, Shards, format_of, open_shards,
+    Opener, Part, SHARDED_FORMAT, ShardedRetriever, Shards, format_of, open_shards,
 };
 use crate::spec::{Bm25Spec, DenseSearch, DenseSpec, Retrieval};
 #[cfg(feature = "encoder")]
@@ -167,13 +167,6 @@ impl Index {
     /// The number of shards (1 for an index that is not sharded).
     pub fn shard_count(&self) -> usize {
         self.shards.as_ref().map_or(1, |s| s.parts.len())
-    }
-
-    /// The sharded manifest, when this is a sharded index.
-    pub fn shard_set(&self) -> Option<ShardSet> {
-        self.shards
-            .as_ref()
-            .and_then(|_| ShardSet::read(&self.path).ok())
     }
 
     fn not_sharded(&self, what: &str) -> Result<()> {

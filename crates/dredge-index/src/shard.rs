@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::build::check_target;
-use crate::dense::LazyEncoder;
+use crate::dense::{LazyEncoder, with_vectors};
 use crate::error::{Error, Result};
 use crate::manifest::{CorpusInfo, MANIFEST, Manifest};
 
@@ -162,7 +162,7 @@ pub fn join_shards(out: &Path, shards: &[PathBuf], overwrite: bool) -> Result<Sh
     if shards.is_empty() {
         return Err(Error::Invalid("no shard to join".into()));
     }
-    let mut opened: Vec<(PathBuf, Manifest, ShardInfo)> = Vec::new();
+    let mut opened: Vec<(PathBuf, Manifest, ShardInfo, crate::Index)> = Vec::new();
     for path in shards {
         if format_of(path).as_deref() == Some(SHARDED_FORMAT) {
             return Err(Error::index(
@@ -170,19 +170,20 @@ pub fn join_shards(out: &Path, shards: &[PathBuf], overwrite: bool) -> Result<Sh
                 "is a sharded index, not a shard (join the shard folders it names)",
             ));
         }
-        let manifest = crate::Index::open(path)?.manifest().clone();
+        let index = crate::Index::open(path)?;
+        let manifest = index.manifest().clone();
         let Some(info) = manifest.shard.clone() else {
             return Err(Error::index(
                 path,
                 "is not a shard: it was built without --shard i/n",
             ));
         };
-        opened.push((path.clone(), manifest, info));
+        opened.push((path.clone(), manifest, info, index));
     }
-    opened.sort_by_key(|(_, _, info)| info.index);
-    let (first_path, first, first_info) = &opened[0];
+    opened.sort_by_key(|(_, _, info, _)| info.index);
+    let (first_path, first, first_info, _) = &opened[0];
     let n = first_info.count;
-    for (path, manifest, info) in &opened {
+    for (path, manifest, info, _) in &opened {
         let differs = |what: &str, a: String, b: String| {
             Error::index(
                 path,
@@ -227,7 +228,7 @@ pub fn join_shards(out: &Path, shards: &[PathBuf], overwrite: bool) -> Result<Sh
             ));
         }
     }
-    for (want, (path, _, info)) in opened.iter().enumerate() {
+    for (want, (path, _, info, _)) in opened.iter().enumerate() {
         if info.index as usize != want {
             let which = if (info.index as usize) < want {
                 format!(
@@ -255,7 +256,7 @@ pub fn join_shards(out: &Path, shards: &[PathBuf], overwrite: bool) -> Result<Sh
     let bm25 = if first.components.bm25.is_some() {
         let indexes: Vec<Bm25Index> = opened
             .iter()
-            .map(|(path, _, _)| crate::Index::open(path)?.bm25())
+            .map(|(_, _, _, index)| index.bm25())
             .collect::<Result<_>>()?;
         let refs: Vec<&Bm25Index> = indexes.iter().collect();
         Some(CollectionStats::write(
@@ -269,7 +270,7 @@ pub fn join_shards(out: &Path, shards: &[PathBuf], overwrite: bool) -> Result<Sh
     let base = base.parent().unwrap_or(Path::new("/"));
     let entries = opened
         .iter()
-        .map(|(path, manifest, info)| {
+        .map(|(path, manifest, info, _)| {
             Ok(ShardEntry {
                 path: relative_to(base, &absolute(path)?, out),
                 first: info.first,
@@ -487,18 +488,10 @@ impl ShardedRetriever {
 
     /// The vectors of queries that lack one, encoded together (None: none to do).
     fn encoded(&self, queries: &[QueryInput<'_>]) -> Result<Option<Matrix>> {
-        let Some(encoder) = &self.encoder else {
-            return Ok(None);
-        };
-        let texts: Vec<&str> = queries
-            .iter()
-            .filter(|q| q.vector.is_none())
-            .map(|q| q.text)
-            .collect();
-        if texts.is_empty() {
-            return Ok(None);
+        match &self.encoder {
+            Some(encoder) => encoder.encode_missing(queries),
+            None => Ok(None),
         }
-        encoder.encode(&texts).map(Some)
     }
 
     /// Merges `hits` of the part starting at `first` into `into`, keeping `k`.
@@ -594,23 +587,6 @@ fn open(part: &Part) -> Result<Arc<dyn Retriever>> {
         Part::Open(r) => Ok(r.clone()),
         Part::OneAtATime(opener) => opener(),
     }
-}
-
-/// `queries` with the rows of `encoded` given, in order, to those without a vector.
-fn with_vectors<'q>(
-    queries: &[QueryInput<'q>],
-    encoded: Option<&'q Matrix>,
-) -> Vec<QueryInput<'q>> {
-    let mut rows = encoded
-        .into_iter()
-        .flat_map(|m| (0..m.rows).map(|i| m.row(i)));
-    queries
-        .iter()
-        .map(|q| QueryInput {
-            text: q.text,
-            vector: q.vector.or_else(|| rows.next()),
-        })
-        .collect()
 }
 
 impl Retriever for ShardedRetriever {
