@@ -38,6 +38,7 @@ mod outputs;
 mod qrels;
 mod retriever;
 mod run;
+mod teacher;
 mod text;
 
 pub use atomic::{AtomicFile, StagingDir, write_file, write_json};
@@ -57,4 +58,5 @@ pub use outputs::{Leftover, OutputPlan};
 pub use qrels::{Judgment, Qrels, QrelsFormat, QrelsQuery};
 pub use retriever::{QueryInput, Retriever};
 pub use run::{Run, RunEntry, RunQuery, RunWriter};
+pub use teacher::{Teacher, TeacherKind};
 pub use text::{document_text, document_text_parts, normalize_text};
