@@ -135,6 +135,35 @@ pub enum Command {
     ///   dredge search --index scifact-sharded --queries scifact --out run.trec
     #[command(verbatim_doc_comment)]
     Shards(ShardsArgs),
+
+    /// Verify an index: every file against the checksums recorded when it was
+    /// built, tantivy's own checksums, and the structure of each part as dredge
+    /// reads it (the document table read whole); for a sharded index, each shard
+    /// and the collection's term statistics. Prints one line per file and exits
+    /// nonzero if anything is damaged.
+    ///
+    /// Commands verify a file before they first read it (docs.bin on open, a
+    /// component's files when it is used), so a damaged index is an error there
+    /// too; `dredge check` looks at everything at once and says what is wrong
+    /// with each file.
+    ///
+    /// Examples:
+    ///   dredge check --index scifact-index
+    ///   dredge check --index scifact-sharded
+    #[command(verbatim_doc_comment)]
+    Check(CheckArgs),
+}
+
+/// `dredge check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The index folder (a sharded index checks every shard)
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
+
+    /// Print only the damaged files and the summary
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// `dredge shards`.

@@ -203,6 +203,7 @@ fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
     let mut index = Index::open(&args.index)?
         .with_encoder_settings(args.dense.encoder_settings())
         .one_shard_at_a_time(args.shards.one_shard_at_a_time);
+    super::warn_without_checksums(&index);
     let retrieval = retrieval(args);
     let dense = retrieval.dense_spec().is_some();
     if dense && args.doc_vectors.is_none() && !index.has_dense() {

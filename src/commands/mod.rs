@@ -1,6 +1,7 @@
 //! One module per subcommand; each turns its flags into a checked configuration and
 //! does the work.
 
+mod check;
 mod embed;
 mod eval;
 mod index;
@@ -21,5 +22,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Quickstart(args) => quickstart::run(args),
         Command::Embed(args) => embed::run(args),
         Command::Shards(args) => shards::run(args),
+        Command::Check(args) => check::run(args),
+    }
+}
+
+/// Warns when `index` was built before checksums: damage to its files is not
+/// detected.
+pub(crate) fn warn_without_checksums(index: &dredge_index::Index) {
+    if !index.has_checksums() {
+        eprintln!(
+            "warning: {} was built before dredge recorded checksums (index format 1): damaged files are not detected; rebuild it with `dredge index` to add them",
+            index.path().display()
+        );
     }
 }

@@ -26,6 +26,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let index = Index::open(&args.index)?
         .with_encoder_settings(r.dense.encoder_settings())
         .one_shard_at_a_time(r.shards.one_shard_at_a_time);
+    super::warn_without_checksums(&index);
     let mode = args.mode;
     if r.vectors.query_vectors.is_some() && mode == SearchMode::Bm25 {
         bail!("--query-vectors are for --mode dense or --mode hybrid");

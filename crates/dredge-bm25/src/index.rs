@@ -138,6 +138,22 @@ impl Bm25Index {
         Ok(index)
     }
 
+    /// The files of the tantivy index in `dir` whose footer's CRC-32 does not match
+    /// their bytes (tantivy's `Index::validate_checksum`), relative to `dir`. Reads
+    /// every segment file whole.
+    pub fn damaged_files(dir: &Path) -> Result<Vec<PathBuf>> {
+        let tantivy_err = |e| Error::tantivy(dir, e);
+        let directory = crate::read_only::ReadDirectory::open(dir).map_err(tantivy_err)?;
+        let index = Index::open(directory).map_err(tantivy_err)?;
+        let mut damaged: Vec<_> = index
+            .validate_checksum()
+            .map_err(tantivy_err)?
+            .into_iter()
+            .collect();
+        damaged.sort();
+        Ok(damaged)
+    }
+
     fn load(dir: &Path, mut info: Bm25Info) -> Result<Self> {
         let tantivy_err = |e| Error::tantivy(dir, e);
         let directory = crate::read_only::ReadDirectory::open(dir).map_err(tantivy_err)?;

@@ -180,6 +180,33 @@ impl DocStore {
         crate::text::document_text(self.title(doc), self.text(doc))
     }
 
+    /// The first document with a field that is not UTF-8 (which reads as U+FFFD),
+    /// checking every field: `None` when all are sound. Reads the whole table.
+    pub fn first_damaged_field(&self) -> Option<DocId> {
+        match &self.storage {
+            Storage::Owned { .. } => None,
+            Storage::Mapped { map, count } => {
+                let blob = HEADER + 8 * (3 * count + 1);
+                let offset = |k: usize| {
+                    let at = HEADER + 8 * k;
+                    u64::from_le_bytes(map[at..at + 8].try_into().expect("8 bytes")) as usize
+                };
+                (0..3 * count)
+                    .find(|&i| {
+                        map.get(blob + offset(i)..blob + offset(i + 1))
+                            .is_none_or(|bytes| simdutf8::basic::from_utf8(bytes).is_err())
+                    })
+                    .map(|i| DocId::from_index(i / 3))
+            }
+            Storage::Concat { parts, starts } => {
+                parts.iter().zip(starts).find_map(|(p, &start)| {
+                    p.first_damaged_field()
+                        .map(|d| DocId::from_index(start + d.index()))
+                })
+            }
+        }
+    }
+
     /// The [`DocId`] of an external id.
     pub fn doc_id(&self, id: &str) -> Option<DocId> {
         self.lookup

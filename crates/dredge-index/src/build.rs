@@ -378,6 +378,7 @@ impl<'p> IndexBuilder<'p> {
             let component = self.build_dense(d, source, &docs, staging.path())?;
             manifest.components.dense.insert(component.0, component.1);
         }
+        manifest.record_files(staging.path())?;
         manifest.save(staging.path())?;
         staging.commit()?;
         Ok(BuildSummary {

@@ -38,6 +38,10 @@ pub struct Index {
     /// The shards, when this is a sharded index (`manifest` then describes the
     /// whole: the corpus, and the components every shard has).
     shards: Option<Shards>,
+    /// The components whose files have been verified against their checksums.
+    verified: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// False when this index (or a shard) was built before checksums.
+    checksums: bool,
 }
 
 impl std::fmt::Debug for Index {
@@ -69,6 +73,12 @@ impl Index {
             return Err(Error::index(path, "is a file, not an index folder"));
         }
         if !path.join(MANIFEST).is_file() {
+            if path.join(DOCS).exists() || path.join(crate::manifest::BM25_DIR).exists() {
+                return Err(Error::index(
+                    path.join(MANIFEST),
+                    format!("missing; {}", crate::verify::REBUILD),
+                ));
+            }
             return Err(Error::index(
                 path,
                 format!(
@@ -81,6 +91,9 @@ impl Index {
             return Self::open_sharded(path);
         }
         let manifest = Manifest::read(path)?;
+        if let Some(files) = &manifest.files {
+            crate::verify::verify(path, files, DOCS)?;
+        }
         let docs = DocStore::open(path.join(DOCS))?;
         if docs.len() as u64 != manifest.corpus.documents {
             return Err(Error::index(
@@ -92,6 +105,9 @@ impl Index {
                 ),
             ));
         }
+        let checksums = manifest.has_checksums();
+        let mut verified = std::collections::BTreeSet::new();
+        verified.insert(DOCS.to_owned());
         Ok(Index {
             path: path.to_path_buf(),
             manifest,
@@ -99,6 +115,8 @@ impl Index {
             in_memory: BTreeMap::new(),
             encoder: EncoderSettings::default(),
             shards: None,
+            verified: std::sync::Mutex::new(verified),
+            checksums,
         })
     }
 
@@ -135,6 +153,8 @@ impl Index {
                 .map(|(p, _)| DocStore::open(p.path.join(DOCS)))
                 .collect::<dredge_core::Result<_>>()?,
         )?;
+        let checksums =
+            set.manifest_checksum.is_some() && shards.parts.iter().all(|(part, _)| part.checksums);
         Ok(Index {
             path: path.to_path_buf(),
             manifest,
@@ -142,6 +162,8 @@ impl Index {
             in_memory: BTreeMap::new(),
             encoder: EncoderSettings::default(),
             shards: Some(shards),
+            verified: Default::default(),
+            checksums,
         })
     }
 
@@ -157,6 +179,27 @@ impl Index {
             shards.one_at_a_time = on;
         }
         self
+    }
+
+    /// False when the index (or one of its shards) was built before dredge
+    /// recorded checksums (index format 1): damage to its files is then not
+    /// detected. Front ends warn.
+    pub fn has_checksums(&self) -> bool {
+        self.checksums
+    }
+
+    /// Verifies the files of the component at `component` (relative to the folder)
+    /// against the manifest's checksums, once per opened index.
+    fn verify_component(&self, component: &str) -> Result<()> {
+        let Some(files) = &self.manifest.files else {
+            return Ok(());
+        };
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if !verified.contains(component) {
+            crate::verify::verify(&self.path, files, component)?;
+            verified.insert(component.to_owned());
+        }
+        Ok(())
     }
 
     /// True when this is a sharded index.
@@ -237,6 +280,7 @@ impl Index {
         let Some(component) = &self.manifest.components.bm25 else {
             return Err(Error::index(&self.path, "this index has no BM25 component"));
         };
+        self.verify_component(&component.path)?;
         let index = Bm25Index::open(self.path.join(&component.path))?;
         if index.len() as u64 != self.manifest.corpus.documents {
             return Err(Error::index(
@@ -294,6 +338,7 @@ impl Index {
     pub fn dense(&self, name: Option<&str>) -> Result<DenseIndex> {
         self.not_sharded("dense component")?;
         let (name, entry) = self.dense_component(name)?;
+        self.verify_component(&entry.path)?;
         let dense = DenseIndex::open(self.path.join(&entry.path))?;
         if dense.len() as u64 != self.manifest.corpus.documents {
             return Err(Error::index(

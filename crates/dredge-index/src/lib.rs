@@ -53,6 +53,7 @@ mod search;
 mod shard;
 mod spec;
 mod vectors;
+mod verify;
 
 pub use build::{
     BuildSummary, DenseBuild, Documents, IndexBuilder, Progress, Vectors, check_target,
@@ -62,7 +63,7 @@ pub use error::{Error, Result};
 pub use index::{Index, is_index};
 pub use manifest::{
     BM25_DIR, Bm25Component, Components, CorpusFingerprint, CorpusInfo, DENSE_DIR, DOCS,
-    DenseComponent, EncoderInfo, FORMAT, FORMAT_VERSION, MANIFEST, Manifest,
+    DenseComponent, EncoderInfo, FIRST_FORMAT_VERSION, FORMAT, FORMAT_VERSION, MANIFEST, Manifest,
 };
 pub use mine::{MineInput, Mining};
 pub use search::{
@@ -74,3 +75,4 @@ pub use shard::{
 };
 pub use spec::{Bm25Spec, DenseSearch, DenseSpec, HybridSpec, Mode, Retrieval};
 pub use vectors::{ENCODE_BATCH, QueryVectors};
+pub use verify::{CheckLine, CheckReport, FileProblem, FileSum, REBUILD, check_index, crc32_of};

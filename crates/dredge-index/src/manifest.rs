@@ -10,9 +10,16 @@
 //!     "bm25": { "path": "bm25", <dredge-bm25.json: k1, b, analyzer, statistics> },
 //!     "dense": { "<name>": { "path": "dense/<name>", <dense.json: similarity, dimension,
 //!                count, ann>, "vectors": "<.npy it was built from>" | "encoder": {...} } }
-//!   }
+//!   },
+//!   "files": { "docs.bin": { "bytes": 7951669, "crc32": "5b0e4a9c" }, ... },
+//!   "manifest_checksum": "crc32:1d2e3f40"
 //! }
 //! ```
+//!
+//! `files` and `manifest_checksum` (format version 2) are the checksums of every
+//! file of the folder and the seal of the manifest itself (see `verify.rs`).
+//! Version 1 manifests, written before checksums, are still read: their files are
+//! not verified, and the binary warns.
 //!
 //! Every file that describes a part of an index follows one versioning convention:
 //! a `format` naming the file's kind and a `format_version` this dredge compares
@@ -40,8 +47,12 @@ pub const BM25_DIR: &str = "bm25";
 pub const DENSE_DIR: &str = "dense";
 /// The value of `format` in every index manifest.
 pub const FORMAT: &str = "dredge-index";
-/// The manifest version this dredge writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The manifest version this dredge writes (and reads, with
+/// [`FIRST_FORMAT_VERSION`]): 2 records every file's checksum and seals the
+/// manifest.
+pub const FORMAT_VERSION: u32 = 2;
+/// The first manifest version, without checksums: still read, unverified.
+pub const FIRST_FORMAT_VERSION: u32 = 1;
 
 /// The encoder description a dense component records: the typed
 /// `dredge_embed::EncoderDescription` with the `encoder` feature, the raw JSON
@@ -70,6 +81,14 @@ pub struct Manifest {
     /// Which shard of which corpus this index is, when it was built as one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::shard::ShardInfo>,
+    /// The size and CRC-32 of every file of the folder but this one (format
+    /// version 2); `None` in an index built before checksums.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<BTreeMap<String, crate::verify::FileSum>>,
+    /// The seal of this file (`crc32:<8 hex digits>`, see `verify.rs`); always
+    /// the last key. Written by [`Manifest::save`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_checksum: Option<String>,
 }
 
 /// The corpus an index was built from.
@@ -151,46 +170,115 @@ impl Manifest {
             corpus,
             components: Components::default(),
             shard: None,
+            files: None,
+            manifest_checksum: None,
         }
     }
 
     /// Reads and checks `dir/manifest.json`: the format, then its version, then the
     /// fields, each failure a message that says what to do.
     pub fn read(dir: &Path) -> Result<Self> {
+        use crate::verify::REBUILD;
         let manifest_path = dir.join(MANIFEST);
-        let text = fs_err::read_to_string(&manifest_path).map_err(dredge_core::Error::from)?;
+        let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
+            Error::index(&manifest_path, format!("cannot be read ({e}); {REBUILD}"))
+        })?;
         let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
             Error::index(
                 &manifest_path,
-                format!("not a dredge index manifest: invalid JSON ({e})"),
+                format!("not a dredge index manifest: invalid JSON ({e}); if it is one, {REBUILD}"),
             )
         })?;
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             return Err(Error::index(
                 &manifest_path,
-                format!("not a dredge index manifest (no \"format\": \"{FORMAT}\")"),
+                format!(
+                    "not a dredge index manifest (no \"format\": \"{FORMAT}\"); if it is one, {REBUILD}"
+                ),
             ));
         }
-        match value.get("format_version").and_then(|v| v.as_u64()) {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+        let version = match value.get("format_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(FORMAT_VERSION) || v == u64::from(FIRST_FORMAT_VERSION) => v,
             Some(v) => {
                 return Err(Error::index(
                     &manifest_path,
                     format!(
-                        "index format version {v}, but this dredge ({}) reads version {FORMAT_VERSION}; rebuild the index with `dredge index`",
+                        "index format version {v}, but this dredge ({}) reads versions {FIRST_FORMAT_VERSION} and {FORMAT_VERSION}; rebuild the index with `dredge index`",
                         env!("CARGO_PKG_VERSION")
                     ),
                 ));
             }
-            None => return Err(Error::index(&manifest_path, "no format_version")),
+            None => {
+                return Err(Error::index(
+                    &manifest_path,
+                    format!("no format_version; {REBUILD}"),
+                ));
+            }
+        };
+        if version >= 2 {
+            match crate::verify::seal_holds(&text) {
+                Some(true) => {}
+                Some(false) => {
+                    return Err(Error::index(
+                        &manifest_path,
+                        format!(
+                            "its bytes changed (its checksum does not match its content); {REBUILD}"
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(Error::index(
+                        &manifest_path,
+                        format!("no manifest_checksum (a version 2 manifest has one); {REBUILD}"),
+                    ));
+                }
+            }
         }
-        serde_json::from_value(value)
-            .map_err(|e| Error::index(&manifest_path, format!("malformed manifest: {e}")))
+        let manifest: Manifest = serde_json::from_value(value).map_err(|e| {
+            Error::index(
+                &manifest_path,
+                format!("malformed manifest: {e}; {REBUILD}"),
+            )
+        })?;
+        if version >= 2 && manifest.files.is_none() {
+            return Err(Error::index(
+                &manifest_path,
+                format!("no file checksums (a version 2 manifest has them); {REBUILD}"),
+            ));
+        }
+        Ok(manifest)
+    }
+
+    /// True when the manifest records its files' checksums (format version 2).
+    pub fn has_checksums(&self) -> bool {
+        self.files.is_some()
     }
 
     /// Writes `dir/manifest.json` atomically.
+    /// A manifest with `files` is sealed (see `verify.rs`).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        dredge_core::write_json(dir.join(MANIFEST), self)?;
+        let path = dir.join(MANIFEST);
+        if self.files.is_none() {
+            dredge_core::write_json(path, self)?;
+            return Ok(());
+        }
+        let mut sealed = self.clone();
+        sealed.manifest_checksum = Some(crate::verify::SEAL_PLACEHOLDER.to_owned());
+        let text = crate::verify::sealed_json(&sealed);
+        dredge_core::write_file(&path, |f| {
+            use std::io::Write;
+            f.write_all(text.as_bytes())
+                .map_err(|e| dredge_core::Error::io(&path, e))
+        })?;
+        Ok(())
+    }
+
+    /// Records the size and checksum of every file of the index folder `dir` (but
+    /// the manifest), to be written by [`Manifest::save`]. Called when the folder
+    /// is complete.
+    pub fn record_files(&mut self, dir: &Path) -> Result<()> {
+        self.format_version = FORMAT_VERSION;
+        self.files = Some(crate::verify::record(dir)?);
         Ok(())
     }
 }

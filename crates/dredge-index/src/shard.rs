@@ -32,7 +32,7 @@ use crate::manifest::{CorpusInfo, MANIFEST, Manifest};
 /// The value of `format` in a sharded index's manifest.
 pub const SHARDED_FORMAT: &str = "dredge-sharded";
 /// The sharded manifest version this dredge writes and reads.
-pub const SHARDED_FORMAT_VERSION: u32 = 1;
+pub const SHARDED_FORMAT_VERSION: u32 = 2;
 /// The collection's term statistics, in a sharded index's folder.
 pub const TERMS_FILE: &str = "bm25-terms.fst";
 
@@ -119,29 +119,45 @@ pub struct ShardSet {
     /// The collection's BM25 statistics ([`TERMS_FILE`]); absent without BM25.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bm25: Option<CollectionSummary>,
+    /// The seal of this file (version 2; see `verify.rs`): `None` in a join made
+    /// before checksums. The shards carry their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_checksum: Option<String>,
 }
 
 impl ShardSet {
     /// Reads and checks `dir/manifest.json` as a sharded manifest.
     pub fn read(dir: &Path) -> Result<Self> {
+        let again = "join the shards again with `dredge shards join`";
         let path = dir.join(MANIFEST);
-        let text = fs_err::read_to_string(&path).map_err(dredge_core::Error::from)?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::index(&path, format!("cannot be read ({e}); {again}")))?;
         let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::index(&path, format!("invalid JSON ({e})")))?;
+            .map_err(|e| Error::index(&path, format!("invalid JSON ({e}); {again}")))?;
         match value.get("format_version").and_then(|v| v.as_u64()) {
-            Some(v) if v == u64::from(SHARDED_FORMAT_VERSION) => {}
+            Some(v) if v == u64::from(SHARDED_FORMAT_VERSION) => {
+                if crate::verify::seal_holds(&text) != Some(true) {
+                    return Err(Error::index(
+                        &path,
+                        format!(
+                            "its bytes changed (its checksum does not match its content); the sharded index is damaged: {again}"
+                        ),
+                    ));
+                }
+            }
+            Some(1) => {}
             Some(v) => {
                 return Err(Error::index(
                     &path,
                     format!(
-                        "sharded index format version {v}, but this dredge reads version {SHARDED_FORMAT_VERSION}; join the shards again with `dredge shards join`"
+                        "sharded index format version {v}, but this dredge reads versions 1 and {SHARDED_FORMAT_VERSION}; {again}"
                     ),
                 ));
             }
-            None => return Err(Error::index(&path, "no format_version")),
+            None => return Err(Error::index(&path, format!("no format_version; {again}"))),
         }
         serde_json::from_value(value)
-            .map_err(|e| Error::index(&path, format!("malformed sharded manifest: {e}")))
+            .map_err(|e| Error::index(&path, format!("malformed sharded manifest: {e}; {again}")))
     }
 }
 
@@ -286,8 +302,15 @@ pub fn join_shards(out: &Path, shards: &[PathBuf], overwrite: bool) -> Result<Sh
         corpus: first_info.corpus.clone(),
         shards: entries,
         bm25,
+        manifest_checksum: Some(crate::verify::SEAL_PLACEHOLDER.to_owned()),
     };
-    dredge_core::write_json(staging.path().join(MANIFEST), &set)?;
+    let text = crate::verify::sealed_json(&set);
+    let manifest_path = staging.path().join(MANIFEST);
+    dredge_core::write_file(&manifest_path, |f| {
+        use std::io::Write;
+        f.write_all(text.as_bytes())
+            .map_err(|e| dredge_core::Error::io(&manifest_path, e))
+    })?;
     staging.commit()?;
     Ok(set)
 }
