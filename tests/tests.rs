@@ -6,6 +6,7 @@ mod bm25;
 mod dense;
 mod embed;
 mod eval;
+mod faults;
 mod hybrid;
 mod mine;
 mod promises;
