@@ -138,7 +138,7 @@ fn index_folder_has_manifest_docs_and_bm25() {
     let index = corpus.index();
     let m = manifest(&index);
     assert_eq!(m["format"], "dredge-index");
-    assert_eq!(m["format_version"], 1);
+    assert_eq!(m["format_version"], 2);
     assert_eq!(m["dredge_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(m["corpus"]["documents"], 4);
     assert!(
@@ -320,7 +320,7 @@ fn not_an_index_is_a_clear_error() {
     let text = fs_err::read_to_string(&manifest_path).unwrap();
     fs_err::write(
         &manifest_path,
-        text.replace("\"format_version\": 1", "\"format_version\": 42"),
+        text.replace("\"format_version\": 2", "\"format_version\": 42"),
     )
     .unwrap();
     let err = run_err(&["search", "--index", path_str(&index), "--query", "bees"]);

@@ -376,3 +376,186 @@ fn every_damaged_file_is_an_error_naming_it_or_changes_nothing() {
         start.elapsed().as_secs_f64()
     );
 }
+
+/// Removes the checksums from an index's manifest, as the first release wrote it
+/// (format version 1).
+fn strip_checksums(index: &Path) {
+    let path = index.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(&path).unwrap()).unwrap();
+    let map = m.as_object_mut().unwrap();
+    map.remove("files").unwrap();
+    map.remove("manifest_checksum").unwrap();
+    map.insert("format_version".into(), 1.into());
+    fs_err::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+}
+
+#[test]
+fn an_index_built_before_checksums_warns_and_tantivy_panics_become_errors() {
+    let Some(data) = shared_dataset("scifact") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    run_ok(&["index", "--corpus", s(&data), "--out", s(&index)]);
+    let search = |out: &Path| {
+        dredge()
+            .args(["search", "--index", s(&index), "--queries", s(&data)])
+            .args(["--split", "test", "--out", s(out)])
+            .output()
+            .unwrap()
+    };
+    let (before, after) = (
+        dir.path().join("before.trec"),
+        dir.path().join("after.trec"),
+    );
+    assert!(search(&before).status.success());
+    strip_checksums(&index);
+    let old = search(&after);
+    let stderr = String::from_utf8_lossy(&old.stderr);
+    assert!(old.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning:") && stderr.contains("before dredge recorded checksums"),
+        "{stderr}"
+    );
+    assert_eq!(
+        fs_err::read(&before).unwrap(),
+        fs_err::read(&after).unwrap()
+    );
+    let check = dredge()
+        .args(["check", "--index", s(&index)])
+        .output()
+        .unwrap();
+    assert!(check.status.success());
+    assert!(String::from_utf8_lossy(&check.stdout).contains("note: "));
+
+    // The two damaged segment files the issue found panicking: errors now, and
+    // `dredge check` names them through tantivy's own checksums.
+    for (ext, at_middle, n) in [(".idx", false, 8), (".term", true, 64)] {
+        let rel = files(&index)
+            .into_iter()
+            .find(|f| f.ends_with(ext))
+            .unwrap();
+        let path = index.join(&rel);
+        let original = fs_err::read(&path).unwrap();
+        let at = if at_middle { original.len() / 2 } else { 16 };
+        assert!(damage(&path, Damage::Ff { at, n }));
+        let out = search(&after);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success()
+                || fs_err::read(&after).unwrap() == fs_err::read(&before).unwrap(),
+            "{rel}: other results with exit 0"
+        );
+        assert_ne!(out.status.code(), Some(101), "{rel}: {stderr}");
+        if !out.status.success() {
+            assert!(
+                stderr.contains("bm25") && stderr.contains("rebuild"),
+                "{stderr}"
+            );
+        }
+        let check = dredge()
+            .args(["check", "--index", s(&index)])
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&check.stdout);
+        assert!(
+            !check.status.success()
+                && report
+                    .lines()
+                    .any(|l| l.starts_with("DAMAGED") && l.contains(&rel)),
+            "{rel}: {report}"
+        );
+        fs_err::write(&path, &original).unwrap();
+    }
+}
+
+#[test]
+fn damaged_shards_and_joins_are_errors_naming_the_file() {
+    let sample = crate::support::sample_dataset();
+    let dir = tempfile::tempdir().unwrap();
+    let shards: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("s{i}"))).collect();
+    for (i, shard) in shards.iter().enumerate() {
+        let spec = format!("{i}/2");
+        run_ok(&[
+            "index",
+            "--corpus",
+            s(&sample),
+            "--shard",
+            &spec,
+            "--out",
+            s(shard),
+        ]);
+    }
+    let joined = dir.path().join("joined");
+    run_ok(&[
+        "shards",
+        "join",
+        "--out",
+        s(&joined),
+        s(&shards[0]),
+        s(&shards[1]),
+    ]);
+    let search = || {
+        dredge()
+            .args([
+                "search",
+                "--index",
+                s(&joined),
+                "--query",
+                "sourdough starter",
+            ])
+            .output()
+            .unwrap()
+    };
+    let clean = search();
+    assert!(clean.status.success());
+    let check_ok = dredge()
+        .args(["check", "--index", s(&joined)])
+        .output()
+        .unwrap();
+    assert!(
+        check_ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check_ok.stdout)
+    );
+    let targets = [
+        joined.join("manifest.json"),
+        joined.join("bm25-terms.fst"),
+        shards[1].join("docs.bin"),
+        shards[1].join("manifest.json"),
+    ];
+    for path in targets {
+        let original = fs_err::read(&path).unwrap();
+        for how in [Damage::Middle, Damage::Truncate, Damage::Delete] {
+            assert!(damage(&path, how));
+            let name = path.file_name().unwrap().to_str().unwrap();
+            let out = search();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_ne!(out.status.code(), Some(101), "{name} {how:?}: {stderr}");
+            if out.status.success() {
+                assert_eq!(out.stdout, clean.stdout, "{name} {how:?}");
+            } else {
+                assert!(
+                    stderr.contains(name)
+                        && (stderr.contains("rebuild") || stderr.contains("join")),
+                    "{name} {how:?}: {stderr}"
+                );
+            }
+            let check = dredge()
+                .args(["check", "--index", s(&joined)])
+                .output()
+                .unwrap();
+            let report = String::from_utf8_lossy(&check.stdout);
+            assert!(
+                !check.status.success()
+                    && report
+                        .lines()
+                        .any(|l| l.starts_with("DAMAGED") && l.contains(name)),
+                "{name} {how:?}: {report}"
+            );
+            let _ = fs_err::remove_file(&path);
+            fs_err::write(&path, &original).unwrap();
+        }
+    }
+}

@@ -126,7 +126,14 @@ impl Bm25Index {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let info = Bm25Info::read(dir)?;
-        let index = Self::load(dir, info.clone())?;
+        // A panic in tantivy's readers (damaged files of an index without
+        // checksums) is an error naming the folder; see `guarded`.
+        let index = std::panic::catch_unwind(|| Self::load(dir, info.clone())).unwrap_or_else(|_| {
+            Err(Error::format(
+                dir,
+                "tantivy failed reading the index files: they are damaged; rebuild the index with `dredge index` (`dredge check --index` lists the damaged files)",
+            ))
+        })?;
         if index.info.documents_with_terms != info.documents_with_terms
             || index.info.total_terms != info.total_terms
         {
@@ -387,11 +394,26 @@ impl Retriever for Bm25Index {
     }
 
     fn search(&self, query: &QueryInput<'_>, k: usize) -> dredge_core::Result<Vec<Hit>> {
-        Ok(self.search_text(query.text, k)?)
+        Ok(self.guarded(|| self.search_text(query.text, k))?)
     }
 
     fn score(&self, query: &QueryInput<'_>, docs: &[DocId]) -> dredge_core::Result<Vec<Score>> {
-        Ok(self.score_text(query.text, docs)?)
+        Ok(self.guarded(|| self.score_text(query.text, docs))?)
+    }
+}
+
+impl Bm25Index {
+    /// Runs `f`, turning a panic inside tantivy's readers into an error naming the
+    /// index. The last resort against damaged files: an index whose manifest records
+    /// checksums has its files verified before they are opened, but one built
+    /// before checksums is read as it is, and tantivy panics on some damaged bytes.
+    fn guarded<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+            Err(Error::format(
+                &self.dir,
+                "tantivy failed reading the index files: they are damaged; rebuild the index with `dredge index` (`dredge check --index` lists the damaged files)",
+            ))
+        })
     }
 }
 

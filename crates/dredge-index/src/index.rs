@@ -191,14 +191,26 @@ impl Index {
     /// Verifies the files of the component at `component` (relative to the folder)
     /// against the manifest's checksums, once per opened index.
     fn verify_component(&self, component: &str) -> Result<()> {
-        let Some(files) = &self.manifest.files else {
-            return Ok(());
-        };
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if !verified.contains(component) {
-            crate::verify::verify(&self.path, files, component)?;
-            verified.insert(component.to_owned());
+        if verified.contains(component) {
+            return Ok(());
         }
+        match &self.manifest.files {
+            Some(files) => crate::verify::verify(&self.path, files, component)?,
+            // An index built before checksums: tantivy's own footers still say
+            // whether its files are whole.
+            None if self
+                .manifest
+                .components
+                .bm25
+                .as_ref()
+                .is_some_and(|b| b.path == component) =>
+            {
+                crate::verify::verify_tantivy(&self.path.join(component))?
+            }
+            None => {}
+        }
+        verified.insert(component.to_owned());
         Ok(())
     }
 

@@ -232,6 +232,20 @@ pub(crate) fn verify(dir: &Path, files: &BTreeMap<String, FileSum>, component: &
     }
 }
 
+/// Verifies the tantivy files of the BM25 folder `dir` with tantivy's own footers
+/// (their CRC-32): for indexes built before dredge recorded checksums.
+pub(crate) fn verify_tantivy(dir: &Path) -> Result<()> {
+    let damaged = guarded(|| Ok(dredge_bm25::Bm25Index::damaged_files(dir)?))
+        .map_err(|e| Error::index(dir, format!("{e}; {REBUILD}")))?;
+    match damaged.first() {
+        None => Ok(()),
+        Some(file) => Err(Error::index(
+            dir.join(file),
+            format!("its footer's CRC-32 does not match its bytes; {REBUILD}"),
+        )),
+    }
+}
+
 /// `value` as pretty JSON (with a final newline), sealed: its `manifest_checksum`
 /// must be [`SEAL_PLACEHOLDER`] and its last key; it becomes the CRC-32 of the
 /// text with the placeholder in place.

@@ -1,7 +1,8 @@
 //! Indexes written by the first release open unchanged: their `dense.json` (and the
 //! manifest's dense entries) say `version` where this release writes
 //! `format_version`, and their `dredge-bm25.json` has no `format`. An index from a
-//! later format version is refused with a rebuild hint.
+//! later format version is refused with a rebuild hint. The first release recorded
+//! no checksums (manifest format 1): such indexes open unverified.
 
 use std::path::Path;
 
@@ -54,6 +55,14 @@ fn first_release_dense(entry: &mut Value) {
     map.insert("version".into(), v);
 }
 
+/// A manifest as the first release wrote it: format version 1, no checksums.
+fn first_release_manifest(m: &mut Value) {
+    let map = m.as_object_mut().unwrap();
+    map.remove("files").expect("files recorded");
+    map.remove("manifest_checksum").expect("manifest sealed");
+    map.insert("format_version".into(), 1.into());
+}
+
 fn hits(index: &Index) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for spec in [Retrieval::bm25(), Retrieval::dense(), Retrieval::hybrid()] {
@@ -74,11 +83,14 @@ fn first_release_indexes_open_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("index");
     build(&path);
-    let before = hits(&Index::open(&path).unwrap());
+    let opened = Index::open(&path).unwrap();
+    assert!(opened.has_checksums());
+    let before = hits(&opened);
 
     edit(&path.join("dense/default/dense.json"), first_release_dense);
     edit(&path.join("manifest.json"), |m| {
         first_release_dense(&mut m["components"]["dense"]["default"]);
+        first_release_manifest(m);
     });
     edit(&path.join("bm25/dredge-bm25.json"), |b| {
         b.as_object_mut()
@@ -86,7 +98,33 @@ fn first_release_indexes_open_unchanged() {
             .remove("format")
             .expect("format written");
     });
-    assert_eq!(hits(&Index::open(&path).unwrap()), before);
+    let old = Index::open(&path).unwrap();
+    assert!(!old.has_checksums());
+    assert_eq!(hits(&old), before);
+}
+
+#[test]
+fn an_edited_manifest_or_file_of_a_checksummed_index_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index");
+    build(&path);
+    edit(&path.join("dense/default/dense.json"), |d| {
+        d["similarity"] = "ip".into();
+    });
+    let index = Index::open(&path).unwrap();
+    let err = index.dense(None).unwrap_err().to_string();
+    assert!(
+        err.contains("dense.json: ") && err.contains("rebuild"),
+        "{err}"
+    );
+    edit(&path.join("manifest.json"), |m| {
+        m["corpus"]["empty_texts"] = 1.into();
+    });
+    let err = Index::open(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("manifest.json: ") && err.contains("rebuild"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -94,6 +132,7 @@ fn later_format_versions_are_refused_with_a_rebuild_hint() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("index");
     build(&path);
+    edit(&path.join("manifest.json"), first_release_manifest);
     edit(&path.join("dense/default/dense.json"), |d| {
         d["format_version"] = 2.into();
     });
