@@ -126,6 +126,10 @@ def test_bad_input_names_file_and_line(tmp_path, sample):
         dredge.Index(tmp_path)
     with pytest.raises(ValueError, match='document 2 has no "_id"'):
         dredge.Index.build(tmp_path / "ix", documents=[{"_id": "a", "text": "x"}, {"text": "y"}])
+    for bad in ["a b", "a\tb", "a\nb"]:
+        with pytest.raises(dredge.DredgeError, match="document 2: id .* contains"):
+            dredge.Index.build(tmp_path / "ix", documents=[{"_id": "a", "text": "x"}, {"_id": bad, "text": "y"}])
+        assert not (tmp_path / "ix").exists()
     index = dredge.Index.build(tmp_path / "ok", corpus=sample)
     with pytest.raises(dredge.DredgeError, match="already exists"):
         dredge.Index.build(tmp_path / "ok", corpus=sample)

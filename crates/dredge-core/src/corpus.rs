@@ -89,7 +89,7 @@ fn json_kind(line: &str) -> &'static str {
 /// Why `id` cannot be an id, or `None` when it can: ids are written as columns of
 /// TREC runs and qrels, separated by whitespace, so they may hold neither
 /// whitespace nor control characters.
-pub(crate) fn id_problem(id: &str) -> Option<String> {
+pub fn id_problem(id: &str) -> Option<String> {
     if id.is_empty() {
         return Some("the id is empty".into());
     }

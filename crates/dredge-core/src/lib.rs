@@ -42,7 +42,9 @@ mod teacher;
 mod text;
 
 pub use atomic::{AtomicFile, StagingDir, write_file, write_json};
-pub use corpus::{CorpusReader, Document, Query, QueryReader, read_corpus, read_queries};
+pub use corpus::{
+    CorpusReader, Document, Query, QueryReader, id_problem, read_corpus, read_queries,
+};
 pub use docstore::DocStore;
 pub use error::{Error, Result};
 pub use fusion::{

@@ -323,6 +323,10 @@ impl<'p> IndexBuilder<'p> {
                 empty_in_shard += 1;
             }
             if reader.is_none() {
+                // The corpus reader checks ids; documents given by a program too.
+                if let Some(problem) = dredge_core::id_problem(&doc.id) {
+                    return Err(Error::Invalid(format!("document {}: {problem}", read + 1)));
+                }
                 if doc.text.trim().is_empty() {
                     empty_in_memory += 1;
                 }

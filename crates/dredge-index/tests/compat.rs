@@ -143,3 +143,31 @@ fn later_format_versions_are_refused_with_a_rebuild_hint() {
         "{err}"
     );
 }
+
+#[test]
+fn documents_given_by_a_program_have_their_ids_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["a b", "a\tb", "a\nb", ""] {
+        let docs = vec![
+            Document {
+                id: "ok".into(),
+                title: String::new(),
+                text: "x".into(),
+                line: 1,
+            },
+            Document {
+                id: bad.into(),
+                title: String::new(),
+                text: "y".into(),
+                line: 2,
+            },
+        ];
+        let out = dir.path().join("index");
+        let err = IndexBuilder::new(&out)
+            .build(Documents::from_vec(docs))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("document 2: "), "{err}");
+        assert!(!out.exists());
+    }
+}
