@@ -506,14 +506,14 @@ fn check_sharded(path: &Path, prefix: &str, report: &mut CheckReport) -> Result<
             report.bad(entry.path.clone(), "shard", error_chain(&e));
             continue;
         }
-        if let Ok(m) = Manifest::read(&shard) {
-            if m.corpus.fingerprint != entry.fingerprint || m.corpus.documents != entry.documents {
-                report.bad(
-                    label(&format!("{}/{MANIFEST}", entry.path)),
-                    "shard",
-                    "this shard changed after the join; join the shards again",
-                );
-            }
+        if let Ok(m) = Manifest::read(&shard)
+            && (m.corpus.fingerprint != entry.fingerprint || m.corpus.documents != entry.documents)
+        {
+            report.bad(
+                label(&format!("{}/{MANIFEST}", entry.path)),
+                "shard",
+                "this shard changed after the join; join the shards again",
+            );
         }
     }
     Ok(())
