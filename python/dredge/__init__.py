@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _dredge
@@ -102,6 +103,17 @@ class Index:
             batch_size=batch_size,
             one_shard_at_a_time=one_shard_at_a_time,
         )
+        if not self._inner.has_checksums:
+            warnings.warn(
+                f"{os.fspath(path)} was built before dredge recorded checksums (index format 1): "
+                "damaged files are not detected; rebuild it to add them",
+                stacklevel=2,
+            )
+
+    @property
+    def has_checksums(self) -> bool:
+        """False for an index built before dredge recorded checksums (format 1)."""
+        return bool(self._inner.has_checksums)
 
     @classmethod
     def _wrap(cls, inner: Any) -> "Index":

@@ -27,6 +27,8 @@ class Index:
         batch_size: int = 32,
         one_shard_at_a_time: bool = False,
     ) -> None: ...
+    @property
+    def has_checksums(self) -> bool: ...
     @staticmethod
     def build(
         out: str,

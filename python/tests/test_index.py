@@ -135,3 +135,25 @@ def test_bad_input_names_file_and_line(tmp_path, sample):
         dredge.Index.build(tmp_path / "ok", corpus=sample)
     with pytest.raises(dredge.DredgeError, match="negatives"):
         index.mine(queries=sample, num_negatives=0)
+
+
+def test_damaged_files_are_errors_and_old_indexes_warn(tmp_path):
+    index = dredge.Index.build(tmp_path / "ix", documents=DOCS, vectors=VECTORS, ann="flat")
+    assert index.has_checksums
+    vectors = tmp_path / "ix" / "dense" / "default" / "vectors.bin"
+    good = vectors.read_bytes()
+    vectors.write_bytes(good[:100] + bytes(b ^ 0xFF for b in good[100:108]) + good[108:])
+    opened = dredge.Index(tmp_path / "ix")
+    assert opened.search("honey", k=1)  # BM25 does not read the vectors
+    with pytest.raises(dredge.DredgeError, match=r"vectors\.bin: its bytes changed.*rebuild"):
+        opened.search("honey", k=1, mode="dense", vector=np.array([1, 0, 0], dtype=np.float32))
+    vectors.write_bytes(good)
+    manifest = tmp_path / "ix" / "manifest.json"
+    m = json.loads(manifest.read_text())
+    del m["files"], m["manifest_checksum"]
+    m["format_version"] = 1
+    manifest.write_text(json.dumps(m, indent=2))
+    with pytest.warns(UserWarning, match="before dredge recorded checksums"):
+        old = dredge.Index(tmp_path / "ix")
+    assert not old.has_checksums
+    assert [h["id"] for h in old.search("honey bees", k=2)] == ["d0", "d2"]

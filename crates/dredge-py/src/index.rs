@@ -490,6 +490,13 @@ impl PyIndex {
     }
 
     /// The dense components' names.
+    /// False for an index built before dredge recorded checksums (format 1):
+    /// damage to its files is not detected.
+    #[getter]
+    fn has_checksums(&self) -> bool {
+        self.index.has_checksums()
+    }
+
     #[getter]
     fn dense_components(&self) -> Vec<String> {
         self.index
