@@ -43,17 +43,22 @@
 
 mod bert;
 mod config;
+mod cross;
 mod encoder;
 mod error;
 mod kernels;
+mod teacher;
 #[doc(hidden)]
 pub mod testing;
 
 pub use config::Pooling;
+pub use cross::{CrossEncoder, CrossEncoderOptions, ScoreActivation, ScoreProgress, ScoreStats};
 pub use encoder::{
     EncodeProgress, EncodeStats, Encoder, EncoderDescription, EncoderOptions, TextKind,
 };
 pub use error::{Error, Result};
 pub use kernels::{KERNELS_ENV, Kernels};
+#[cfg(test)]
+mod cross_tests;
 #[cfg(test)]
 mod tests;
