@@ -6,6 +6,7 @@ mod eval;
 mod index;
 mod mine;
 mod quickstart;
+mod rerank;
 mod search;
 mod shards;
 
@@ -21,5 +22,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Quickstart(args) => quickstart::run(args),
         Command::Embed(args) => embed::run(args),
         Command::Shards(args) => shards::run(args),
+        Command::Rerank(args) => rerank::run(args),
     }
 }
