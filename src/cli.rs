@@ -140,8 +140,8 @@ pub enum Command {
     /// CrossEncoder folder of the BERT family, one label: ms-marco-MiniLM-L6-v2 and
     /// the like).
     ///
-    /// For each query of --run, its top -k documents (by score, as trec_eval
-    /// ranks them) are scored with the query by the cross-encoder, pairs of all
+    /// For each query of --run, its top -k documents (by score, ties in file
+    /// order) are scored with the query by the cross-encoder, pairs of all
     /// queries batched together, and written ranked by that score, as
     /// sentence-transformers' and BEIR's rerankers do. The documents below -k are
     /// dropped, unless --keep-rest appends them in their order, with scores below

@@ -9,5 +9,6 @@ mod eval;
 mod hybrid;
 mod mine;
 mod promises;
+mod rerank;
 mod same_bytes;
 mod shards;

@@ -315,7 +315,12 @@ fn modes_table(metrics: &[Metric], rows: &[(String, Evaluation)]) -> String {
         .map(|m| format!("{}@{}", m.kind.label(), m.k))
         .collect();
     let mut out = String::new();
-    let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0).max(6);
+    let width = rows
+        .iter()
+        .map(|(name, _)| name.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
     let _ = write!(out, "{:<width$}", "");
     for h in &headers {
         let _ = write!(out, "  {h:>w$}", w = h.len().max(6));

@@ -97,8 +97,8 @@ pub(crate) fn describe(model: &CrossEncoder, stats: &ScoreStats) -> String {
     )
 }
 
-/// The run's queries (with their texts) and each one's documents, ranked as
-/// trec_eval ranks them: by score, ties by document id, descending. A query
+/// The run's queries (with their texts) and each one's documents, ranked by score,
+/// ties in file order (a run sorted by score keeps its order). A query
 /// without text or a document not in the index is an error naming the run's line.
 fn run_hits(
     run: &Run,
@@ -125,7 +125,8 @@ fn run_hits(
             .iter()
             .map(|(doc, e)| (doc, e.score, e.line))
             .collect();
-        entries.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| b.0.cmp(a.0)));
+        // Stable: ties keep their order in the file, as BEIR's reranker takes them.
+        entries.sort_by(|a, b| b.1.total_cmp(&a.1));
         let mut query_hits = Vec::with_capacity(entries.len());
         for (doc, score, line) in entries {
             let Some(id) = docs.doc_id(doc) else {
@@ -184,7 +185,8 @@ pub(crate) fn rerank(
             })
             .collect();
         let done = bar.position();
-        let (scores, call) = model.score(&texts, &mut |p| bar.set_position(done + p.done as u64))?;
+        let (scores, call) =
+            model.score(&texts, &mut |p| bar.set_position(done + p.done as u64))?;
         stats.pairs += call.pairs;
         stats.truncated += call.truncated;
         stats.tokens += call.tokens;
@@ -202,15 +204,10 @@ pub(crate) fn rerank(
             head.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
             let mut out: Vec<Hit> = head.into_iter().map(|(_, h)| h).collect();
             if keep_rest && let Some(floor) = out.last().map(|h| h.score) {
-                out.extend(
-                    query_hits[top..]
-                        .iter()
-                        .enumerate()
-                        .map(|(i, h)| Hit {
-                            doc: h.doc,
-                            score: floor - (i + 1) as f32,
-                        }),
-                );
+                out.extend(query_hits[top..].iter().enumerate().map(|(i, h)| Hit {
+                    doc: h.doc,
+                    score: floor - (i + 1) as f32,
+                }));
             }
             reranked.push(out);
         }

@@ -25,8 +25,8 @@ fn main() -> Result<()> {
         .lines()
         .enumerate()
     {
-        let value: serde_json::Value = serde_json::from_str(&line?)
-            .map_err(|e| format!("{pairs_path}:{}: {e}", i + 1))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&line?).map_err(|e| format!("{pairs_path}:{}: {e}", i + 1))?;
         let field = |name: &str| -> Result<String> {
             Ok(value[name]
                 .as_str()
