@@ -400,7 +400,15 @@ impl CrossEncoder {
                     type_ids.extend_from_slice(e.get_type_ids());
                     offsets.push(ids.len());
                 }
-                self.model.forward(
+                if offsets.windows(2).any(|t| t[0] == t[1]) {
+                    // Only a tokenizer without special tokens yields nothing.
+                    return Err(Error::Invalid(format!(
+                        "{}: the tokenizer gave no token for a pair (no [CLS] to score)",
+                        self.tokenizer_path.display()
+                    )));
+                }
+                // Only the [CLS] states are read: the last layer runs for them alone.
+                self.model.forward_first_tokens(
                     self.kernels,
                     &Packed {
                         ids: &ids,
@@ -409,14 +417,9 @@ impl CrossEncoder {
                     },
                     &mut workspace,
                 )?;
-                for (text, &i) in offsets.windows(2).zip(batch_rows) {
-                    scores[first + i] = if text[0] == text[1] {
-                        // Only a tokenizer without special tokens yields nothing.
-                        f32::NAN
-                    } else {
-                        let cls = &workspace.hidden[text[0] * h..(text[0] + 1) * h];
-                        self.activation.apply(self.head.logit(cls, &mut pooled))
-                    };
+                for (n, &i) in batch_rows.iter().enumerate() {
+                    let cls = &workspace.hidden[n * h..(n + 1) * h];
+                    scores[first + i] = self.activation.apply(self.head.logit(cls, &mut pooled));
                 }
                 stats.tokens += ids.len() as u64;
                 stats.batches += 1;
@@ -426,12 +429,6 @@ impl CrossEncoder {
                     total: pairs.len(),
                 });
             }
-        }
-        if scores.iter().any(|s| s.is_nan()) {
-            return Err(Error::Invalid(format!(
-                "{}: the tokenizer gave no token for a pair (no [CLS] to score)",
-                self.tokenizer_path.display()
-            )));
         }
         stats.seconds = start.elapsed().as_secs_f64();
         Ok((scores, stats))
