@@ -138,9 +138,15 @@ fn rerank_scores_the_top_k_with_the_cross_encoder_and_ranks_by_it() {
         (6, "Q0", "1", "dredge-rerank")
     );
 
-    // --keep-rest: the same head, then the documents below 5 in their order.
+    // --keep-rest: the same head (the same batches: the same bits), then the
+    // documents below 5 in their order.
     let kept = dir.path().join("kept.trec");
-    rerank(&index, &run_path, &kept, &["-k", "5", "--keep-rest"]);
+    rerank(
+        &index,
+        &run_path,
+        &kept,
+        &["-k", "5", "--batch-size", "3", "--keep-rest"],
+    );
     let kept = Run::read(&kept).unwrap();
     for query in before.queries() {
         let original = ranked(&before, &query.qid);
