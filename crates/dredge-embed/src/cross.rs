@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device};
+use dredge_core::{Teacher, TeacherKind};
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
@@ -589,4 +590,20 @@ fn tokenizer_max_length(dir: &Path) -> Option<usize> {
     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
     let n = value.get("model_max_length")?.as_f64()?;
     (2.0..1e6).contains(&n).then_some(n as usize)
+}
+
+/// A cross-encoder scores a pair directly: [`CrossEncoder::predict`].
+impl Teacher for CrossEncoder {
+    fn name(&self) -> &str {
+        CrossEncoder::name(self)
+    }
+
+    fn kind(&self) -> TeacherKind {
+        TeacherKind::CrossEncoder
+    }
+
+    fn score_pairs(&self, pairs: &[(&str, &str)]) -> dredge_core::Result<Vec<f32>> {
+        self.predict(pairs)
+            .map_err(|e| dredge_core::Error::Retriever(Box::new(e)))
+    }
 }

@@ -72,9 +72,9 @@ mod bert;
 mod config;
 mod cross;
 mod encoder;
+mod encoder_teacher;
 mod error;
 mod kernels;
-mod teacher;
 #[doc(hidden)]
 pub mod testing;
 

@@ -1,30 +1,15 @@
-//! [`dredge_core::Teacher`] for the models of this crate: a [`CrossEncoder`] scores a
-//! pair directly; a bi-encoder ([`Encoder`]) scores it by the cosine of the query's
-//! and the passage's embeddings.
+//! [`dredge_core::Teacher`] for the bi-encoder: an [`Encoder`] scores a pair by the
+//! cosine of the query's and the passage's embeddings. (The cross-encoder's impl is
+//! in `cross.rs`.)
 
 use std::collections::HashMap;
 
 use dredge_core::{Teacher, TeacherKind};
 
-use crate::cross::CrossEncoder;
 use crate::encoder::{Encoder, TextKind};
 
 fn core_error(e: crate::Error) -> dredge_core::Error {
     dredge_core::Error::Retriever(Box::new(e))
-}
-
-impl Teacher for CrossEncoder {
-    fn name(&self) -> &str {
-        CrossEncoder::name(self)
-    }
-
-    fn kind(&self) -> TeacherKind {
-        TeacherKind::CrossEncoder
-    }
-
-    fn score_pairs(&self, pairs: &[(&str, &str)]) -> dredge_core::Result<Vec<f32>> {
-        self.predict(pairs).map_err(core_error)
-    }
 }
 
 /// Each distinct text once, and for every input its row among them.
