@@ -152,6 +152,25 @@ pub enum Command {
     ///   dredge check --index scifact-sharded
     #[command(verbatim_doc_comment)]
     Check(CheckArgs),
+
+    /// Rerank the top of a TREC run with a cross-encoder (a sentence-transformers
+    /// CrossEncoder folder of the BERT family, one label: ms-marco-MiniLM-L6-v2 and
+    /// the like).
+    ///
+    /// For each query of --run, its top -k documents (by score, ties in file
+    /// order) are scored with the query by the cross-encoder, pairs of all
+    /// queries batched together, and written ranked by that score, as
+    /// sentence-transformers' and BEIR's rerankers do. The documents below -k are
+    /// dropped, unless --keep-rest appends them in their order, with scores below
+    /// the reranked ones. Query texts come from --queries, document texts (title +
+    /// text) from the index's document store.
+    ///
+    /// Examples:
+    ///   dredge search --index scifact-index --queries scifact -k 100 --out bm25.trec
+    ///   dredge rerank --index scifact-index --queries scifact --run bm25.trec --model ms-marco-MiniLM-L6-v2 --out reranked.trec
+    ///   dredge rerank --index idx --queries queries.jsonl --run run.trec --model ce -k 50 --keep-rest --out r.trec
+    #[command(verbatim_doc_comment)]
+    Rerank(RerankArgs),
 }
 
 /// `dredge check`.
@@ -164,6 +183,51 @@ pub struct CheckArgs {
     /// Print only the damaged files and the summary
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// `dredge rerank`.
+#[derive(Debug, Args)]
+pub struct RerankArgs {
+    /// The index whose document store gives the documents' texts.
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
+
+    /// The queries: a queries.jsonl (`_id`, `text`), or a BEIR folder (all its
+    /// queries are read; every query of --run must be there).
+    #[arg(long, value_name = "FILE|DIR")]
+    pub queries: PathBuf,
+
+    /// The TREC run to rerank (`qid Q0 docid rank score tag`).
+    #[arg(long, value_name = "FILE")]
+    pub run: PathBuf,
+
+    /// The cross-encoder folder.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+
+    /// Documents reranked per query: the run's top K.
+    #[arg(short = 'k', long = "depth", value_name = "K", default_value_t = 100)]
+    pub depth: usize,
+
+    /// Keep the documents below K after the reranked ones, in their order.
+    #[arg(long)]
+    pub keep_rest: bool,
+
+    /// The reranked run to write (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Pairs per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+
+    /// Cut pairs at this many tokens (default: the model's maximum length).
+    #[arg(long, value_name = "N")]
+    pub max_length: Option<usize>,
+
+    /// The run tag, last column of the TREC run.
+    #[arg(long, default_value = "dredge-rerank")]
+    pub tag: String,
 }
 
 /// `dredge shards`.
@@ -288,6 +352,20 @@ pub struct EvalArgs {
     /// Also report every query's values.
     #[arg(long)]
     pub per_query: bool,
+
+    /// With --dataset: also rerank each mode's run with this cross-encoder folder,
+    /// a row `<mode>+rerank` beside each mode (the top --rerank-depth reranked, the
+    /// rest kept below, so every column means the same in every row).
+    #[arg(long, value_name = "DIR", requires = "dataset")]
+    pub rerank: Option<PathBuf>,
+
+    /// With --rerank: documents reranked per query.
+    #[arg(long, value_name = "K", default_value_t = 100, requires = "rerank")]
+    pub rerank_depth: usize,
+
+    /// With --rerank: pairs per forward pass.
+    #[arg(long, value_name = "N", default_value_t = 32, requires = "rerank")]
+    pub rerank_batch_size: usize,
 
     /// Keep retrieved documents whose id equals the query id (BEIR drops them).
     #[arg(long)]

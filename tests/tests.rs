@@ -10,5 +10,6 @@ mod faults;
 mod hybrid;
 mod mine;
 mod promises;
+mod rerank;
 mod same_bytes;
 mod shards;

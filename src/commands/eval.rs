@@ -137,9 +137,29 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
             .input("--qrels", &qrels_path);
         for &mode in &modes {
             plan.output("--save-runs", dir.join(format!("{}.trec", mode_name(mode))));
+            if args.rerank.is_some() {
+                plan.output(
+                    "--save-runs",
+                    dir.join(format!("{}+rerank.trec", mode_name(mode))),
+                );
+            }
         }
         crate::output::check_outputs(&plan)?;
     }
+    // The cross-encoder before any search: a bad folder fails at once.
+    let reranker = match &args.rerank {
+        Some(dir) => {
+            if args.rerank_depth == 0 {
+                bail!("--rerank-depth must be at least 1");
+            }
+            Some(crate::commands::rerank::load_model(
+                dir,
+                args.rerank_batch_size,
+                None,
+            )?)
+        }
+        None => None,
+    };
     let qrels = Qrels::read(&qrels_path).context("reading qrels")?;
     check_judged(&qrels, &qrels_path)?;
     let loaded = dredge_index::load_queries(data, Some(&args.split))?;
@@ -157,7 +177,7 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
         Some(&mode) => query_vectors(&index, &r.spec(mode), r, &queries)?,
         None => None,
     };
-    let mut rows: Vec<(SearchMode, Evaluation)> = Vec::new();
+    let mut rows: Vec<(String, Evaluation)> = Vec::new();
     for &mode in &modes {
         let spec = r.spec(mode);
         let retriever = index.retriever(&spec, args.k)?;
@@ -187,16 +207,40 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
             stats.queries_per_second(),
             index.describe(&spec, args.k),
         );
-        rows.push((mode, evaluate(&qrels, &run, &metrics, &options)));
+        rows.push((
+            mode_name(mode).to_owned(),
+            evaluate(&qrels, &run, &metrics, &options),
+        ));
+        if let Some(model) = &reranker {
+            let name = format!("{}+rerank", mode_name(mode));
+            let (reranked, stats) = crate::commands::rerank::rerank(
+                model,
+                docs,
+                &queries,
+                &hits,
+                args.rerank_depth,
+                true,
+            )?;
+            let mut saved = String::new();
+            if let Some(dir) = &args.save_runs {
+                let path = dir.join(format!("{name}.trec"));
+                save_run(&path, docs, &queries, &reranked, &format!("dredge-{name}"))?;
+                saved = format!(" -> {}", path.display());
+            }
+            eprintln!(
+                "{name}: the top {} reranked: {}{saved}",
+                args.rerank_depth,
+                crate::commands::rerank::describe(model, &stats)
+            );
+            let run = dredge_index::hits_to_run(docs, &queries, &reranked);
+            rows.push((name, evaluate(&qrels, &run, &metrics, &options)));
+        }
     }
     match args.format {
         Format::Json => {
             let mut object = serde_json::Map::new();
             for (mode, eval) in &rows {
-                object.insert(
-                    mode_name(*mode).into(),
-                    dredge_eval::json(eval, args.per_query),
-                );
+                object.insert(mode.clone(), dredge_eval::json(eval, args.per_query));
             }
             print(&format!("{}\n", serde_json::Value::Object(object)))?;
         }
@@ -204,7 +248,7 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
             if args.per_query {
                 for (mode, eval) in &rows {
                     for line in dredge_eval::per_query_lines(eval).lines() {
-                        print(&format!("{}\t{line}\n", mode_name(*mode)))?;
+                        print(&format!("{mode}\t{line}\n"))?;
                     }
                 }
             }
@@ -264,21 +308,27 @@ fn mode_name(mode: SearchMode) -> &'static str {
     Mode::from(mode).name()
 }
 
-/// One row per mode, one column per metric (`nDCG@10`), 4 decimals, and the
-/// number of queries averaged over.
-fn modes_table(metrics: &[Metric], rows: &[(SearchMode, Evaluation)]) -> String {
+/// One row per mode (and reranked mode), one column per metric (`nDCG@10`), 4
+/// decimals, and the number of queries averaged over.
+fn modes_table(metrics: &[Metric], rows: &[(String, Evaluation)]) -> String {
     let headers: Vec<String> = metrics
         .iter()
         .map(|m| format!("{}@{}", m.kind.label(), m.k))
         .collect();
     let mut out = String::new();
-    let _ = write!(out, "{:<6}", "");
+    let width = rows
+        .iter()
+        .map(|(name, _)| name.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let _ = write!(out, "{:<width$}", "");
     for h in &headers {
         let _ = write!(out, "  {h:>w$}", w = h.len().max(6));
     }
     let _ = writeln!(out, "  {:>7}", "queries");
     for (mode, eval) in rows {
-        let _ = write!(out, "{:<6}", mode_name(*mode));
+        let _ = write!(out, "{mode:<width$}");
         for (h, mean) in headers.iter().zip(&eval.means) {
             let _ = write!(out, "  {mean:>w$.4}", w = h.len().max(6));
         }

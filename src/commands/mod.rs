@@ -7,6 +7,7 @@ mod eval;
 mod index;
 mod mine;
 mod quickstart;
+mod rerank;
 mod search;
 mod shards;
 
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Embed(args) => embed::run(args),
         Command::Shards(args) => shards::run(args),
         Command::Check(args) => check::run(args),
+        Command::Rerank(args) => rerank::run(args),
     }
 }
 

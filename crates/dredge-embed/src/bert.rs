@@ -258,6 +258,17 @@ impl Bert {
     /// Runs the encoder over a packed batch on the `kernels` path; the last hidden
     /// states are left in `ws.hidden[..tokens * hidden]`, token after token.
     pub fn forward(&self, kernels: Kernels, batch: &Packed<'_>, ws: &mut Workspace) -> Result<()> {
+        self.forward_layers(kernels, batch, ws, self.layers.len())
+    }
+
+    /// [`Bert::forward`] through the embeddings and the first `layers` layers.
+    fn forward_layers(
+        &self,
+        kernels: Kernels,
+        batch: &Packed<'_>,
+        ws: &mut Workspace,
+        layers: usize,
+    ) -> Result<()> {
         let h = self.hidden;
         let tokens = batch.ids.len();
         let Some(&last) = batch.offsets.last() else {
@@ -309,9 +320,104 @@ impl Bert {
             norm.eps,
         );
 
-        for layer in &self.layers {
+        for layer in &self.layers[..layers] {
             self.layer_forward(kernels, layer, batch.offsets, tokens, ws);
         }
+        Ok(())
+    }
+
+    /// [`Bert::forward`] for a head that reads only the first token of each text
+    /// (a cross-encoder's `[CLS]`): the last layer projects keys and values of every
+    /// token, but attends, projects, normalises and runs the feed-forward for the
+    /// first tokens only. Their last hidden states are left in
+    /// `ws.hidden[..texts * hidden]`, text after text. Every text must have a token.
+    pub fn forward_first_tokens(
+        &self,
+        kernels: Kernels,
+        batch: &Packed<'_>,
+        ws: &mut Workspace,
+    ) -> Result<()> {
+        let (h, d) = (self.hidden, self.head_dim);
+        let texts = batch.offsets.len().saturating_sub(1);
+        if batch.offsets.windows(2).any(|t| t[0] == t[1]) {
+            return Err(Error::Invalid(
+                "a text without tokens has no first token".into(),
+            ));
+        }
+        let Some(last) = self.layers.last() else {
+            self.forward(kernels, batch, ws)?;
+            for (i, text) in batch.offsets.windows(2).enumerate() {
+                ws.hidden.copy_within(text[0] * h..(text[0] + 1) * h, i * h);
+            }
+            return Ok(());
+        };
+        self.forward_layers(kernels, batch, ws, self.layers.len() - 1)?;
+        let tokens = batch.ids.len();
+        let qkv = &mut ws.qkv[..tokens * 3 * h];
+        last.qkv.product(kernels, qkv, &ws.hidden[..tokens * h]);
+        qkv.par_chunks_mut(3 * h).for_each(|row| {
+            for (v, b) in row.iter_mut().zip(&last.qkv.bias) {
+                *v += b;
+            }
+        });
+        let qkv = &*qkv;
+        // Attention of each text's first token over the text.
+        let context = &mut ws.context[..texts * h];
+        context
+            .par_chunks_mut(h)
+            .zip(batch.offsets.par_windows(2))
+            .for_each_init(Vec::new, |scores, (out, text)| {
+                let (start, len) = (text[0], text[1] - text[0]);
+                grow(scores, len);
+                let scores = &mut scores[..len];
+                let row = |t: usize, which: usize, head: usize| {
+                    let at = (start + t) * 3 * h + which * h + head * d;
+                    &qkv[at..at + d]
+                };
+                for head in 0..self.heads {
+                    let q = row(0, 0, head);
+                    for (j, s) in scores.iter_mut().enumerate() {
+                        *s = q.iter().zip(row(j, 1, head)).map(|(a, b)| a * b).sum();
+                    }
+                    softmax_rows(kernels, scores, len);
+                    let o = &mut out[head * d..(head + 1) * d];
+                    o.fill(0.0);
+                    for (j, p) in scores.iter().enumerate() {
+                        for (o, v) in o.iter_mut().zip(row(j, 2, head)) {
+                            *o += p * v;
+                        }
+                    }
+                }
+            });
+        // The first tokens' states, gathered to the front of `hidden`.
+        for (i, text) in batch.offsets.windows(2).enumerate() {
+            ws.hidden.copy_within(text[0] * h..(text[0] + 1) * h, i * h);
+        }
+        let x = &mut ws.hidden[..texts * h];
+        let projected = &mut ws.projected[..texts * h];
+        last.attention_out.product(kernels, projected, context);
+        let norm = &last.attention_norm;
+        layer_norm(
+            kernels,
+            x,
+            Some((projected, &last.attention_out.bias)),
+            &norm.weight,
+            &norm.bias,
+            norm.eps,
+        );
+        let inner = &mut ws.inner[..texts * self.intermediate];
+        last.intermediate.product(kernels, inner, x);
+        bias_activation(kernels, inner, &last.intermediate.bias, self.activation);
+        last.output.product(kernels, projected, inner);
+        let norm = &last.output_norm;
+        layer_norm(
+            kernels,
+            x,
+            Some((projected, &last.output.bias)),
+            &norm.weight,
+            &norm.bias,
+            norm.eps,
+        );
         Ok(())
     }
 

@@ -115,7 +115,7 @@ pub(crate) fn required(dir: &Path, name: &str, what: &'static str) -> Result<Pat
     }
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let text = fs_err::read_to_string(path)?;
     serde_json::from_str(&text).map_err(|e| Error::Config {
         path: path.to_owned(),
@@ -246,7 +246,7 @@ impl ModelConfig {
     }
 }
 
-fn read_bert_config(path: &Path) -> Result<BertConfig> {
+pub(crate) fn read_bert_config(path: &Path) -> Result<BertConfig> {
     let value: serde_json::Value = read_json(path)?;
     let model_type = value
         .get("model_type")

@@ -325,6 +325,11 @@ impl Encoder {
         }
     }
 
+    /// The model folder, absolute.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Size of the vectors.
     pub fn dimension(&self) -> usize {
         self.model.hidden_size()

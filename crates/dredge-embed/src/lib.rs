@@ -39,21 +39,53 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! [`CrossEncoder::load`] reads a sentence-transformers `CrossEncoder` folder of the
+//! same family (`BertForSequenceClassification`, one label, as the
+//! `cross-encoder/ms-marco-*` rerankers) and scores (query, passage) pairs the way
+//! `CrossEncoder.predict` does: `[CLS] query [SEP] passage [SEP]` with segment ids,
+//! the longer side cut first (`longest_first`), the same packed BERT, then the
+//! pooler, the classifier and the activation the folder records
+//! ([`ScoreActivation`]: sigmoid or identity). Both models are a
+//! [`dredge_core::Teacher`]: the cross-encoder scores pairs, the bi-encoder
+//! ([`Encoder`]) by the cosine of the two embeddings.
+//!
+//! ```
+//! use dredge_core::Teacher;
+//! use dredge_embed::{CrossEncoder, CrossEncoderOptions};
+//! # fn main() -> dredge_embed::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # dredge_embed::testing::TinyCrossEncoder::default().write(dir.path())?;
+//! # let model_dir = dir.path();
+//! let reranker = CrossEncoder::load(model_dir, &CrossEncoderOptions::default())?;
+//! let pairs = [("what do cats sit on", "the cat sat on the mat"), ("what do cats sit on", "a dog")];
+//! let scores = reranker.predict(&pairs)?;
+//! assert_eq!(scores.len(), 2);
+//! // The same scores through the Teacher trait that mining and reranking share.
+//! assert_eq!(reranker.score_pairs(&pairs).unwrap(), scores);
+//! # Ok(())
+//! # }
+//! ```
 #![warn(missing_docs)]
 
 mod bert;
 mod config;
+mod cross;
 mod encoder;
+mod encoder_teacher;
 mod error;
 mod kernels;
 #[doc(hidden)]
 pub mod testing;
 
 pub use config::Pooling;
+pub use cross::{CrossEncoder, CrossEncoderOptions, ScoreActivation, ScoreProgress, ScoreStats};
 pub use encoder::{
     EncodeProgress, EncodeStats, Encoder, EncoderDescription, EncoderOptions, TextKind,
 };
 pub use error::{Error, Result};
 pub use kernels::{KERNELS_ENV, Kernels};
+#[cfg(test)]
+mod cross_tests;
 #[cfg(test)]
 mod tests;

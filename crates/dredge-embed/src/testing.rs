@@ -243,3 +243,119 @@ impl TinyModel {
         Ok(())
     }
 }
+
+/// A tiny random cross-encoder folder (`BertForSequenceClassification`, one label):
+/// the [`TinyModel`] encoder under `bert.`, a random pooler and classifier, and the
+/// folder layout sentence-transformers 5.x writes.
+#[derive(Clone, Debug)]
+pub struct TinyCrossEncoder {
+    /// The encoder (its `prefix` and `normalize` are ignored).
+    pub model: TinyModel,
+    /// `activation_fn` written to `config_sentence_transformers.json`
+    /// (`"torch.nn.modules.activation.Sigmoid"`, ...), or none.
+    pub activation_fn: Option<&'static str>,
+    /// `model_max_length` of `tokenizer_config.json`, or none.
+    pub max_length: Option<usize>,
+    /// The number of labels (rows of the classifier).
+    pub labels: usize,
+}
+
+impl Default for TinyCrossEncoder {
+    fn default() -> Self {
+        TinyCrossEncoder {
+            model: TinyModel {
+                positions: 40,
+                ..TinyModel::default()
+            },
+            activation_fn: Some("torch.nn.modules.linear.Identity"),
+            max_length: Some(20),
+            labels: 1,
+        }
+    }
+}
+
+impl TinyCrossEncoder {
+    /// Writes the folder: `config.json`, `tokenizer.json`, `tokenizer_config.json`,
+    /// `model.safetensors`, `modules.json`, `sentence_bert_config.json`,
+    /// `config_sentence_transformers.json`.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let model = TinyModel {
+            prefix: "bert.",
+            ..self.model.clone()
+        };
+        model.write(dir)?;
+        fs_err::remove_dir_all(dir.join("1_Pooling"))?;
+        let write_json = |name: &str, value: serde_json::Value| -> Result<()> {
+            fs_err::write(
+                dir.join(name),
+                serde_json::to_string_pretty(&value).expect("json"),
+            )?;
+            Ok(())
+        };
+        let mut config: serde_json::Value =
+            serde_json::from_str(&fs_err::read_to_string(dir.join("config.json"))?).expect("json");
+        config["architectures"] = json!(["BertForSequenceClassification"]);
+        config["id2label"] = (0..self.labels)
+            .map(|i| (i.to_string(), json!(format!("LABEL_{i}"))))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        write_json("config.json", config)?;
+        write_json(
+            "modules.json",
+            json!([{"idx": 0, "name": "0", "path": "",
+                    "type": "sentence_transformers.base.modules.transformer.Transformer"}]),
+        )?;
+        write_json(
+            "sentence_bert_config.json",
+            json!({"transformer_task": "sequence-classification", "module_output_name": "scores"}),
+        )?;
+        write_json(
+            "config_sentence_transformers.json",
+            match self.activation_fn {
+                Some(a) => json!({"model_type": "CrossEncoder", "activation_fn": a, "prompts": {}}),
+                None => json!({"model_type": "CrossEncoder", "prompts": {}}),
+            },
+        )?;
+        let mut tokenizer_config =
+            json!({"tokenizer_class": "BertTokenizer", "do_lower_case": true});
+        if let Some(n) = self.max_length {
+            tokenizer_config["model_max_length"] = json!(n);
+        }
+        write_json("tokenizer_config.json", tokenizer_config)?;
+
+        let path = dir.join("model.safetensors");
+        let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu)?;
+        let h = model.hidden;
+        let mut rng = model.seed.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1;
+        let mut random = |n: usize, spread: f32| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    rng ^= rng >> 12;
+                    rng ^= rng << 25;
+                    rng ^= rng >> 27;
+                    let u = (rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32
+                        / (1u64 << 24) as f32;
+                    spread * (2.0 * u - 1.0)
+                })
+                .collect()
+        };
+        let spread = 1.5 / (h as f32).sqrt();
+        let mut add = |name: &str, values: Vec<f32>, shape: &[usize]| -> Result<()> {
+            tensors.insert(
+                name.to_owned(),
+                Tensor::from_vec(values, shape, &Device::Cpu)?,
+            );
+            Ok(())
+        };
+        add("bert.pooler.dense.weight", random(h * h, spread), &[h, h])?;
+        add("bert.pooler.dense.bias", random(h, 0.1), &[h])?;
+        add(
+            "classifier.weight",
+            random(self.labels * h, 2.0 * spread),
+            &[self.labels, h],
+        )?;
+        add("classifier.bias", random(self.labels, 0.3), &[self.labels])?;
+        candle_core::safetensors::save(&tensors, &path)?;
+        Ok(())
+    }
+}
