@@ -46,6 +46,7 @@ mod config;
 mod encoder;
 mod error;
 mod kernels;
+mod teacher;
 #[doc(hidden)]
 pub mod testing;
 
@@ -55,5 +56,6 @@ pub use encoder::{
 };
 pub use error::{Error, Result};
 pub use kernels::{KERNELS_ENV, Kernels};
+pub use teacher::{BiEncoderTeacher, cross_encoder_teacher, is_cross_encoder, load_teacher};
 #[cfg(test)]
 mod tests;
