@@ -8,6 +8,7 @@ mod embed;
 mod eval;
 mod hybrid;
 mod mine;
+mod mine_audit;
 mod promises;
 mod same_bytes;
 mod shards;

@@ -4,7 +4,9 @@
 //! is recognised, and loaded by [`cross_encoder_teacher`].
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use dredge_core::{Teacher, TeacherKind};
 
@@ -14,9 +16,29 @@ use crate::error::{Error, Result};
 /// A sentence-transformers bi-encoder as a teacher: the cosine of the
 /// L2-normalised query and passage embeddings (the query and passage prompts of
 /// the folder apply).
+///
+/// Mining asks for the same passages again and again (a document is a candidate
+/// of many queries): the embeddings of up to [`PASSAGE_CACHE`] distinct passages
+/// are kept for the teacher's life, keyed by a 128-bit hash of the text.
 pub struct BiEncoderTeacher {
     encoder: Encoder,
     name: String,
+    cache: Mutex<HashMap<u128, Arc<[f32]>>>,
+}
+
+/// Passage embeddings a [`BiEncoderTeacher`] keeps (about 300 MB at dimension 384).
+pub const PASSAGE_CACHE: usize = 200_000;
+
+/// A 128-bit hash of a text (two SipHash-1-3 runs with distinct keys): collisions
+/// are out of reach for any corpus.
+fn text_key(text: &str) -> u128 {
+    let half = |salt: u64| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        salt.hash(&mut h);
+        text.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(0x243f_6a88_85a3_08d3)) << 64) | u128::from(half(0x1319_8a2e_0370_7344))
 }
 
 impl BiEncoderTeacher {
@@ -25,6 +47,7 @@ impl BiEncoderTeacher {
         BiEncoderTeacher {
             encoder,
             name: name.into(),
+            cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -73,15 +96,40 @@ impl Teacher for BiEncoderTeacher {
                 .map_err(dredge_core::Error::retriever)
         };
         let q = encode(&queries, TextKind::Query)?;
-        let p = encode(&passages, TextKind::Passage)?;
+        // Passages: from the cache, the others encoded (and cached while there is
+        // room).
+        let keys: Vec<u128> = passages.iter().map(|t| text_key(t)).collect();
+        let mut rows: Vec<Option<Arc<[f32]>>> = {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            keys.iter().map(|k| cache.get(k).cloned()).collect()
+        };
+        let todo: Vec<usize> = (0..passages.len()).filter(|&i| rows[i].is_none()).collect();
+        if !todo.is_empty() {
+            let texts: Vec<&str> = todo.iter().map(|&i| passages[i]).collect();
+            let p = encode(&texts, TextKind::Passage)?;
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, &i) in todo.iter().enumerate() {
+                let row: Arc<[f32]> = Arc::from(p.row(k));
+                if cache.len() < PASSAGE_CACHE {
+                    cache.insert(keys[i], Arc::clone(&row));
+                }
+                rows[i] = Some(row);
+            }
+        }
+        let rows: Vec<Arc<[f32]>> = rows.into_iter().map(|r| r.expect("encoded")).collect();
         let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
         let qn: Vec<f32> = (0..q.rows).map(|i| norm(q.row(i))).collect();
-        let pn: Vec<f32> = (0..p.rows).map(|i| norm(p.row(i))).collect();
+        let pn: Vec<f32> = rows.iter().map(|r| norm(r)).collect();
         Ok(qi
             .iter()
             .zip(&pi)
             .map(|(&a, &b)| {
-                let dot: f32 = q.row(a).iter().zip(p.row(b)).map(|(x, y)| x * y).sum();
+                let dot: f32 = q
+                    .row(a)
+                    .iter()
+                    .zip(rows[b].iter())
+                    .map(|(x, y)| x * y)
+                    .sum();
                 let den = qn[a] * pn[b];
                 if den > 0.0 { dot / den } else { 0.0 }
             })
