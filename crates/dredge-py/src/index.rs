@@ -729,7 +729,7 @@ impl PyIndex {
                 let teacher = py
                     .detach(|| dredge_embed::load_teacher(model, &options))
                     .map_err(|e| value_error(format!("rescore model: {e}")))?;
-                Some(std::sync::Arc::<dyn dredge_core::Teacher>::from(teacher))
+                Some(Arc::<dyn dredge_core::Teacher>::from(teacher))
             }
             None => None,
         };
