@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 /// the folder apply).
 ///
 /// Mining asks for the same passages again and again (a document is a candidate
-/// of many queries): the embeddings of up to [`PASSAGE_CACHE`] distinct passages
+/// of many queries): the embeddings of up to 200,000 distinct passages
 /// are kept for the teacher's life, keyed by a 128-bit hash of the text.
 pub struct BiEncoderTeacher {
     encoder: Encoder,
@@ -27,7 +27,7 @@ pub struct BiEncoderTeacher {
 }
 
 /// Passage embeddings a [`BiEncoderTeacher`] keeps (about 300 MB at dimension 384).
-pub const PASSAGE_CACHE: usize = 200_000;
+const PASSAGE_CACHE: usize = 200_000;
 
 /// A 128-bit hash of a text (two SipHash-1-3 runs with distinct keys): collisions
 /// are out of reach for any corpus.
