@@ -184,3 +184,36 @@ pub fn load_teacher(model_dir: &Path, options: &EncoderOptions) -> Result<Box<dy
         .unwrap_or_else(|| model_dir.display().to_string());
     Ok(Box::new(BiEncoderTeacher::new(encoder, name)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_texts_keep_first_seen_order() {
+        let (unique, at) = distinct(["b", "a", "b", "c", "a"].into_iter());
+        assert_eq!(unique, ["b", "a", "c"]);
+        assert_eq!(at, [0, 1, 0, 2, 1]);
+        assert_ne!(text_key("a b"), text_key("ab"));
+        assert_eq!(text_key("x"), text_key("x"));
+    }
+
+    #[test]
+    fn folders_are_told_apart_by_their_architectures() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |json: &str| fs_err::write(dir.path().join("config.json"), json).unwrap();
+        write(r#"{"architectures": ["BertForSequenceClassification"]}"#);
+        assert!(is_cross_encoder(dir.path()).unwrap());
+        write(r#"{"architectures": ["BertModel"]}"#);
+        assert!(!is_cross_encoder(dir.path()).unwrap());
+        write("{not json");
+        let err = is_cross_encoder(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("config.json"), "{err}");
+        let missing = dir.path().join("nowhere");
+        let err = load_teacher(&missing, &EncoderOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("config.json"), "{err}");
+    }
+}
