@@ -990,8 +990,36 @@ pub struct MineArgs {
     #[arg(long, default_value = "sentence-transformers", value_parser = ["sentence-transformers", "flagembedding"])]
     pub filter_order: String,
 
+    /// Rescore the candidates and every positive with a teacher model folder: a
+    /// sentence-transformers cross-encoder (config.json architectures
+    /// BertForSequenceClassification) or bi-encoder (cosine). --max-score, --margin
+    /// and --relative-margin then compare the teacher's scores, candidates are
+    /// ranked by them (sentence-transformers filter order), and pos_scores /
+    /// neg_scores are the teacher's, the candidate source's written beside them as
+    /// retriever_pos_scores / retriever_neg_scores.
+    #[arg(long, value_name = "MODEL")]
+    pub rescore: Option<PathBuf>,
+
+    /// Pairs (cross-encoder) or texts (bi-encoder) per forward pass of the teacher.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub rescore_batch_size: usize,
+
+    /// Cut the teacher's inputs at N tokens (default: the model's maximum).
+    #[arg(long, value_name = "N")]
+    pub rescore_max_length: Option<usize>,
+
+    /// Queries the reports show in full (query, positives, negatives chosen,
+    /// candidates dropped with text, scores and filter): a seeded sample of N.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub report_queries: usize,
+
+    /// And the N worst queries by margin (smallest gap between the positive score
+    /// the margins use and the hardest negative chosen).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub report_worst: usize,
+
     /// Write the audit (drops per filter, score quantiles, histogram, false
-    /// negatives) as JSON.
+    /// negatives, the queries shown in full) as JSON.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 

@@ -29,6 +29,17 @@ pub fn lines_bar(lines: u64, what: &str) -> ProgressBar {
     )
 }
 
+/// A counter of `what` with no known total, on a terminal, hidden otherwise.
+pub fn count_bar(what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    styled(
+        ProgressBar::no_length(),
+        &format!("{{spinner}} {{pos}} {what}, {{per_sec}}, {{elapsed}}"),
+    )
+}
+
 fn styled(bar: ProgressBar, template: &str) -> ProgressBar {
     bar.set_style(
         ProgressStyle::with_template(template)

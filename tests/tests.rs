@@ -9,6 +9,7 @@ mod eval;
 mod faults;
 mod hybrid;
 mod mine;
+mod mine_audit;
 mod promises;
 mod rerank;
 mod same_bytes;

@@ -354,6 +354,11 @@ class Index:
         alpha: float = 0.5,
         normalize: str = "minmax",
         positions: Optional[Tuple[int, int]] = None,
+        rescore: Optional[PathLike] = None,
+        rescore_batch_size: int = 32,
+        rescore_max_length: Optional[int] = None,
+        report_queries: int = 20,
+        report_worst: int = 10,
     ) -> Union[Dict[str, Any], Tuple[List[Dict[str, Any]], Dict[str, Any]]]:
         """Mines hard negatives with every option of ``dredge mine``.
 
@@ -370,6 +375,12 @@ class Index:
         ``positions=(start, end)`` mines only the input queries at those positions
         (counted from 0), each seeded as in a run over all of them: the parts of a
         fan-out, whose outputs concatenated in order are one run's bytes.
+        ``rescore`` (a model folder: a sentence-transformers cross-encoder or
+        bi-encoder) rescores candidates and positives as ``dredge mine --rescore``
+        does: the filters compare its scores, ``pos_scores``/``neg_scores`` are its,
+        the candidate source's beside them as ``retriever_pos_scores``/
+        ``retriever_neg_scores``. The audit's ``query_audit`` holds
+        ``report_queries`` sampled queries and the ``report_worst`` worst by margin.
         """
         options = _retrieval(k1, b, dense_name, ef, exact, fusion, rrf_k, alpha, normalize, depth)
         config = {
@@ -386,6 +397,8 @@ class Index:
             "format": format,
             "filter_order": filter_order,
             "positions": positions,
+            "report_queries": report_queries,
+            "report_worst": report_worst,
         }
         audit, lines = self._inner.mine(
             out=None if out is None else os.fspath(out),
@@ -403,6 +416,9 @@ class Index:
             config=config,
             holdout_qrels=None if holdout_qrels is None else os.fspath(holdout_qrels),
             threads=threads,
+            rescore=None if rescore is None else os.fspath(rescore),
+            rescore_batch_size=rescore_batch_size,
+            rescore_max_length=rescore_max_length,
         )
         audit = json.loads(audit)
         if lines is None:

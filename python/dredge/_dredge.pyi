@@ -117,6 +117,9 @@ class Index:
         config: Optional[Dict[str, Any]] = None,
         holdout_qrels: Optional[str] = None,
         threads: int = 0,
+        rescore: Optional[str] = None,
+        rescore_batch_size: int = 32,
+        rescore_max_length: Optional[int] = None,
     ) -> Tuple[str, Optional[bytes]]: ...
 
 def load_queries(path: str, split: Optional[str] = None) -> List[Tuple[str, str]]: ...

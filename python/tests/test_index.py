@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import dredge
+from conftest import need, shared_dir
 
 DOCS = [
     {"_id": "d0", "title": "Bees", "text": "honey bees dance to share where nectar is"},
@@ -157,3 +158,26 @@ def test_damaged_files_are_errors_and_old_indexes_warn(tmp_path):
         old = dredge.Index(tmp_path / "ix")
     assert not old.has_checksums
     assert [h["id"] for h in old.search("honey bees", k=2)] == ["d0", "d2"]
+
+
+def test_mine_rescores_with_a_teacher(scifact, scifact_index):
+    model = need(shared_dir() / "models" / "all-MiniLM-L6-v2")
+    qrels = {}
+    for line in (scifact / "qrels" / "train.tsv").read_text().splitlines()[1:]:
+        q, d, g = line.split("\t")
+        if int(g) > 0:
+            qrels.setdefault(q, set()).add(d)
+    some = [(q, t, sorted(qrels[q])) for q, t in dredge.load_queries(scifact, "train")[:3]]
+    plain, _ = scifact_index.mine(rows=some, depth=8, num_negatives=8)
+    rows, audit = scifact_index.mine(
+        rows=some, depth=8, num_negatives=8, rescore=model, report_queries=2, report_worst=1
+    )
+    assert audit["teacher"]["kind"] == "bi-encoder" and audit["teacher"]["pairs"] >= 3 * 8
+    assert len(audit["query_audit"]["sampled"]) == 2 and len(audit["query_audit"]["worst"]) == 1
+    for row, base in zip(rows, plain):
+        # The teacher's cosines, ranked; BM25's scores beside them.
+        assert all(-1.0 <= s <= 1.0 for s in row["pos_scores"] + row["neg_scores"])
+        assert row["neg_scores"] == sorted(row["neg_scores"], reverse=True)
+        assert row["retriever_pos_scores"] == base["pos_scores"]
+        bm25 = dict(zip(base["neg_ids"], base["neg_scores"]))
+        assert [bm25[d] for d in row["neg_ids"]] == row["retriever_neg_scores"]

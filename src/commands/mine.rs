@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use dredge_core::{Qrels, dataset};
@@ -57,8 +58,13 @@ fn config(args: &MineArgs) -> anyhow::Result<MineConfig> {
         } else {
             FilterOrder::SentenceTransformers
         },
+        report_sampled: args.report_queries,
+        report_worst: args.report_worst,
         ..MineConfig::default()
     };
+    if args.rescore_batch_size == 0 {
+        bail!("--rescore-batch-size must be at least 1");
+    }
     config.validate()?;
     if args.queries.is_none() && args.pairs.is_none() {
         bail!(
@@ -165,6 +171,7 @@ fn plan(args: &MineArgs) -> dredge_core::OutputPlan {
     let mut plan = dredge_core::OutputPlan::new();
     plan.input("--index", &args.index);
     let inputs = [
+        ("--rescore", args.rescore.clone()),
         ("--queries", args.queries.clone()),
         ("--qrels", args.qrels.clone()),
         ("--pairs", args.pairs.clone()),
@@ -220,6 +227,26 @@ fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
         index.add_dense_in_memory(DOC_VECTORS, matrix, dredge_ann::Similarity::Cosine)?;
     }
     let mut mining = Mining::new(&index, &retrieval, config)?;
+    let progress = match &args.rescore {
+        Some(model) => {
+            let teacher = load_teacher(model, args)?;
+            eprintln!(
+                "rescoring with {} ({})",
+                model.display(),
+                match teacher.kind() {
+                    dredge_core::TeacherKind::CrossEncoder => "cross-encoder",
+                    dredge_core::TeacherKind::BiEncoder => "bi-encoder, cosine",
+                }
+            );
+            let bar = crate::progress::count_bar("pairs scored");
+            let tick = bar.clone();
+            mining = mining
+                .with_teacher(teacher)
+                .on_pairs_scored(Arc::new(move |n| tick.inc(n)));
+            Some(bar)
+        }
+        None => None,
+    };
     if dense {
         if args.vectors.query_vectors.is_none() && args.doc_vectors.is_some() {
             bail!(
@@ -251,6 +278,9 @@ fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
         (None, None) => unreachable!("checked in config"),
     };
     let audit = mining.mine_to_file(input, &args.out, holdout.as_ref())?;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
     if let (Some(qrels), 1..) = (&qrels_path, audit.input.qrels_queries_missing) {
         eprintln!(
             "note: {} queries of {} have no text in {} and were not mined",
@@ -286,6 +316,18 @@ fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
     }
     eprintln!("negatives -> {}", args.out.display());
     Ok(())
+}
+
+/// The teacher of `--rescore`: a cross-encoder or bi-encoder model folder.
+fn load_teacher(model: &Path, args: &MineArgs) -> anyhow::Result<Arc<dyn dredge_core::Teacher>> {
+    let options = dredge_embed::EncoderOptions {
+        max_length: args.rescore_max_length,
+        batch_size: args.rescore_batch_size,
+        ..dredge_embed::EncoderOptions::default()
+    };
+    let teacher = dredge_embed::load_teacher(model, &options)
+        .with_context(|| format!("loading the --rescore model {}", model.display()))?;
+    Ok(Arc::from(teacher))
 }
 
 fn write_reports(audit: &dredge_mine::Audit, args: &MineArgs) -> anyhow::Result<()> {

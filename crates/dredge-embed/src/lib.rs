@@ -72,9 +72,9 @@ mod bert;
 mod config;
 mod cross;
 mod encoder;
-mod encoder_teacher;
 mod error;
 mod kernels;
+mod teacher;
 #[doc(hidden)]
 pub mod testing;
 
@@ -85,6 +85,7 @@ pub use encoder::{
 };
 pub use error::{Error, Result};
 pub use kernels::{KERNELS_ENV, Kernels};
+pub use teacher::{BiEncoderTeacher, cross_encoder_teacher, is_cross_encoder, load_teacher};
 #[cfg(test)]
 mod cross_tests;
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dredge_core::{Qrels, Retriever};
+use dredge_core::{Qrels, Retriever, Teacher};
 use dredge_mine::{
     Audit, BeirInput, Holdout, MineConfig, MineQuery, Miner, PairsReader, PositiveGroups,
 };
@@ -68,6 +68,8 @@ pub struct Mining<'i> {
     retriever: Arc<dyn Retriever>,
     vectors: Option<QueryVectors>,
     config: MineConfig,
+    teacher: Option<Arc<dyn Teacher>>,
+    on_pairs: Option<Arc<dyn Fn(u64) + Send + Sync>>,
 }
 
 impl<'i> Mining<'i> {
@@ -85,7 +87,22 @@ impl<'i> Mining<'i> {
             retriever,
             vectors: None,
             config,
+            teacher: None,
+            on_pairs: None,
         })
+    }
+
+    /// Rescores the candidates and positives with `teacher` (`dredge mine
+    /// --rescore`; see [`Miner::with_teacher`]).
+    pub fn with_teacher(mut self, teacher: Arc<dyn Teacher>) -> Self {
+        self.teacher = Some(teacher);
+        self
+    }
+
+    /// Calls `progress` with the number of pairs the teacher has just scored.
+    pub fn on_pairs_scored(mut self, progress: Arc<dyn Fn(u64) + Send + Sync>) -> Self {
+        self.on_pairs = Some(progress);
+        self
     }
 
     /// Query vectors for dense and hybrid candidates (given by id, or an encoder).
@@ -146,11 +163,15 @@ impl<'i> Mining<'i> {
     }
 
     fn miner(&self) -> Result<Miner<'_>> {
-        Ok(Miner::new(
-            &*self.retriever,
-            self.index.docs(),
-            self.config.clone(),
-        )?)
+        let mut miner = Miner::new(&*self.retriever, self.index.docs(), self.config.clone())?;
+        if let Some(teacher) = &self.teacher {
+            miner = miner.with_teacher(&**teacher);
+        }
+        if let Some(progress) = &self.on_pairs {
+            let progress = Arc::clone(progress);
+            miner = miner.on_pairs_scored(Box::new(move |n| progress(n)));
+        }
+        Ok(miner)
     }
 
     fn run<F>(&self, miner: &Miner<'_>, input: MineInput, mine: F) -> Result<Audit>

@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::config::MineConfig;
 use crate::filter::Filter;
 use crate::input::InputCounts;
+use crate::trace::{QueryAudit, Tracer};
 
 /// Scores kept per distribution for quantiles and the picture. Below this count
 /// the quantiles are exact; above it they come from a uniform (seeded) sample of
@@ -288,11 +289,29 @@ pub struct Timing {
     pub threads: usize,
 }
 
+/// The teacher that rescored the candidates (`dredge mine --rescore`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TeacherReport {
+    /// Its name (the model folder's).
+    pub name: String,
+    /// `cross-encoder` or `bi-encoder`.
+    pub kind: &'static str,
+    /// (query, passage) pairs scored.
+    pub pairs: u64,
+    /// Seconds spent scoring them.
+    pub seconds: f64,
+    /// Pairs scored per second.
+    pub pairs_per_second: f64,
+}
+
 /// The report of a mining run (written as JSON by `--report`).
 #[derive(Clone, Debug, Serialize)]
 pub struct Audit {
     /// The candidate source (`bm25`, `dense`, `hybrid`).
     pub retriever: String,
+    /// The teacher that rescored candidates and positives, if any: `scores` are
+    /// then its scores, and `retriever_scores` the candidate source's.
+    pub teacher: Option<TeacherReport>,
     /// `sentence-transformers` or `flagembedding`.
     pub filter_order: &'static str,
     /// The settings used.
@@ -315,14 +334,21 @@ pub struct Audit {
     pub padding_rejected: u64,
     /// `negatives_per_query[n]`: written queries with `n` negatives.
     pub negatives_per_query: Vec<u64>,
-    /// Score distributions.
+    /// Score distributions (the teacher's when rescored).
     pub scores: ScoreReport,
+    /// When rescored: the candidate source's scores of the same positives, kept
+    /// negatives and dropped candidates.
+    pub retriever_scores: Option<ScoreReport>,
     /// With held-out qrels: what happened to the held-out positives.
     pub holdout: Option<HoldoutAudit>,
     /// Timing.
     pub timing: Timing,
+    /// Queries shown in full: a seeded sample and the worst by margin.
+    pub query_audit: QueryAudit,
     #[serde(skip)]
     pub(crate) samples: Samples,
+    #[serde(skip)]
+    pub(crate) tracer: Option<Tracer>,
 }
 
 /// Quantiles of the three score distributions.
@@ -341,17 +367,59 @@ pub(crate) struct Samples {
     pub positives: ScoreSample,
     pub kept: ScoreSample,
     pub dropped: ScoreSample,
+    /// The candidate source's scores when a teacher rescored them.
+    pub retriever: Option<Box<Samples>>,
+}
+
+impl Samples {
+    fn new(seed: u64) -> Self {
+        Samples {
+            positives: ScoreSample::new(seed ^ 0x9e37_79b9_7f4a_7c15),
+            kept: ScoreSample::new(seed ^ 0x2545_f491_4f6c_dd1d),
+            dropped: ScoreSample::new(seed ^ 0x1405_7b7e_f767_814f),
+            retriever: None,
+        }
+    }
+
+    fn report(&self) -> ScoreReport {
+        ScoreReport {
+            positives: self.positives.quantiles(),
+            kept: self.kept.quantiles(),
+            dropped: self.dropped.quantiles(),
+        }
+    }
+
+    fn named(&self) -> [(&'static str, &[f32]); 3] {
+        [
+            ("positives", self.positives.sample()),
+            ("kept negatives", self.kept.sample()),
+            ("dropped candidates", self.dropped.sample()),
+        ]
+    }
 }
 
 impl Audit {
+    /// Rescored by `teacher`: its counters start at zero.
+    pub(crate) fn set_teacher(&mut self, teacher: &dyn dredge_core::Teacher) {
+        self.teacher = Some(TeacherReport {
+            name: teacher.name().to_owned(),
+            kind: match teacher.kind() {
+                dredge_core::TeacherKind::CrossEncoder => "cross-encoder",
+                dredge_core::TeacherKind::BiEncoder => "bi-encoder",
+            },
+            pairs: 0,
+            seconds: 0.0,
+            pairs_per_second: 0.0,
+        });
+        self.samples.retriever = Some(Box::new(Samples::new(self.config.seed ^ 0x5851_f42d)));
+        self.retriever_scores = self.samples.retriever.as_ref().map(|s| s.report());
+    }
+
     pub(crate) fn new(retriever: &str, config: &MineConfig) -> Self {
-        let samples = Samples {
-            positives: ScoreSample::new(config.seed ^ 0x9e37_79b9_7f4a_7c15),
-            kept: ScoreSample::new(config.seed ^ 0x2545_f491_4f6c_dd1d),
-            dropped: ScoreSample::new(config.seed ^ 0x1405_7b7e_f767_814f),
-        };
+        let samples = Samples::new(config.seed);
         Audit {
             retriever: retriever.to_owned(),
+            teacher: None,
             filter_order: config.filter_order.as_str(),
             config: config.clone(),
             input: InputCounts::default(),
@@ -363,23 +431,26 @@ impl Audit {
             padded_negatives: 0,
             padding_rejected: 0,
             negatives_per_query: vec![0; config.num_negatives + 1],
-            scores: ScoreReport {
-                positives: samples.positives.quantiles(),
-                kept: samples.kept.quantiles(),
-                dropped: samples.dropped.quantiles(),
-            },
+            scores: samples.report(),
+            retriever_scores: None,
             holdout: None,
             timing: Timing::default(),
+            query_audit: QueryAudit::default(),
             samples,
+            tracer: Some(Tracer::new(
+                config.seed,
+                config.report_sampled,
+                config.report_worst,
+            )),
         }
     }
 
     pub(crate) fn finish(&mut self) {
-        self.scores = ScoreReport {
-            positives: self.samples.positives.quantiles(),
-            kept: self.samples.kept.quantiles(),
-            dropped: self.samples.dropped.quantiles(),
-        };
+        self.scores = self.samples.report();
+        self.retriever_scores = self.samples.retriever.as_ref().map(|s| s.report());
+        if let Some(tracer) = self.tracer.take() {
+            self.query_audit = tracer.finish();
+        }
         if let Some(h) = &mut self.holdout {
             h.false_negative_rate =
                 (h.negatives > 0).then(|| h.false_negatives as f64 / h.negatives as f64);
@@ -389,11 +460,12 @@ impl Audit {
     /// The sampled scores of positives, kept negatives and dropped candidates
     /// (for pictures).
     pub fn score_samples(&self) -> [(&'static str, &[f32]); 3] {
-        [
-            ("positives", self.samples.positives.sample()),
-            ("kept negatives", self.samples.kept.sample()),
-            ("dropped candidates", self.samples.dropped.sample()),
-        ]
+        self.samples.named()
+    }
+
+    /// When rescored: the candidate source's sampled scores of the same sets.
+    pub fn retriever_score_samples(&self) -> Option<[(&'static str, &[f32]); 3]> {
+        self.samples.retriever.as_ref().map(|s| s.named())
     }
 
     /// The report as pretty JSON.
@@ -471,9 +543,28 @@ impl Audit {
             }
             _ => "n=0".into(),
         };
-        let _ = writeln!(s, "scores: positives {}", fmt(&self.scores.positives));
-        let _ = writeln!(s, "        kept      {}", fmt(&self.scores.kept));
-        let _ = writeln!(s, "        dropped   {}", fmt(&self.scores.dropped));
+        let label = match &self.teacher {
+            Some(t) => format!("teacher {} ({})", t.name, t.kind),
+            None => "scores".to_owned(),
+        };
+        let pad = " ".repeat(label.chars().count());
+        let _ = writeln!(s, "{label}: positives {}", fmt(&self.scores.positives));
+        let _ = writeln!(s, "{pad}  kept      {}", fmt(&self.scores.kept));
+        let _ = writeln!(s, "{pad}  dropped   {}", fmt(&self.scores.dropped));
+        if let Some(r) = &self.retriever_scores {
+            let label = format!("{} (retriever)", self.retriever);
+            let pad = " ".repeat(label.chars().count());
+            let _ = writeln!(s, "{label}: positives {}", fmt(&r.positives));
+            let _ = writeln!(s, "{pad}  kept      {}", fmt(&r.kept));
+            let _ = writeln!(s, "{pad}  dropped   {}", fmt(&r.dropped));
+        }
+        if let Some(t) = &self.teacher {
+            let _ = writeln!(
+                s,
+                "teacher scored {} pairs in {:.3} s ({:.0} pairs/s)",
+                t.pairs, t.seconds, t.pairs_per_second
+            );
+        }
         if let Some(h) = &self.holdout {
             let _ = writeln!(
                 s,

@@ -206,6 +206,14 @@ pub struct MineConfig {
     /// fan-out over workers, whose outputs concatenated in order are the bytes of
     /// one run over all queries. `None`: every query.
     pub positions: Option<std::ops::Range<u64>>,
+    /// Queries the report shows in full (query, positives, kept negatives, dropped
+    /// candidates with text, scores and filter): a seeded uniform sample of this
+    /// many mined queries (default 20).
+    pub report_sampled: usize,
+    /// And this many of the worst queries by margin: the smallest gap between the
+    /// positive score the margins compare against and the score of the hardest
+    /// negative chosen (default 10).
+    pub report_worst: usize,
 }
 
 impl Default for MineConfig {
@@ -225,6 +233,8 @@ impl Default for MineConfig {
             filter_order: FilterOrder::SentenceTransformers,
             chunk_size: 512,
             positions: None,
+            report_sampled: 20,
+            report_worst: 10,
         }
     }
 }

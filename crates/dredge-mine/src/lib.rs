@@ -74,13 +74,14 @@ mod miner;
 mod output;
 mod plot;
 mod text;
+mod trace;
 
 #[cfg(test)]
 mod tests;
 
 pub use audit::{
     Audit, DropCounts, Holdout, HoldoutAudit, Quantiles, QueryCounts, SAMPLE_CAPACITY, ScoreReport,
-    ScoreSample, Timing,
+    ScoreSample, TeacherReport, Timing,
 };
 pub use config::{
     FilterOrder, MineConfig, OnShort, OutputFormat, PositiveScore, RankRange, Sampling,
@@ -91,7 +92,8 @@ pub use input::{
     BeirInput, BeirQueries, Exclusions, InputCounts, MineQuery, PairsReader, Positive,
     PositiveGroups,
 };
-pub use miner::{MinedQuery, Miner};
+pub use miner::{MinedQuery, Miner, Rescored};
 pub use output::{Lines, Negative, write_lines};
-pub use plot::{html, svg};
+pub use plot::{html, retriever_svg, svg};
 pub use text::{TextKeys, document_key, text_key};
+pub use trace::{QueryAudit, QueryTrace, TRACE_TEXT_CHARS, TraceDoc};

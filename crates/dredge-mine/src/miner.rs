@@ -1,17 +1,22 @@
 //! The mining loop: queries in chunks, each chunk retrieved, filtered and sampled
 //! in parallel, then written in input order.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use dredge_core::{AtomicFile, DocId, DocStore, Hit, QueryInput, Retriever, Score};
+use dredge_core::{
+    AtomicFile, DocId, DocStore, Hit, QueryInput, Retriever, Score, Teacher, document_text,
+    document_text_parts,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::audit::{Audit, Holdout, HoldoutAudit};
-use crate::config::{MineConfig, OnShort, Sampling};
+use crate::audit::{Audit, Holdout, HoldoutAudit, TeacherReport};
+use crate::config::{FilterOrder, MineConfig, OnShort, Sampling};
 use crate::error::{Error, Result};
 use crate::filter::{Filter, apply_filters, score_filter};
 use crate::input::{Exclusions, MineQuery, PositiveGroups};
@@ -24,13 +29,44 @@ type Mined<'a> = (MinedQuery, Lines<'a>);
 /// Random draws tried per missing negative while padding, before giving up.
 const PAD_DRAWS_PER_NEGATIVE: usize = 64;
 
+/// (query, passage) pairs handed to a teacher per call (the queries of a chunk are
+/// grouped up to this many pairs): large enough to keep every core busy, small
+/// enough for a steady progress bar and bounded memory.
+const TEACHER_BATCH: usize = 8192;
+
+/// The candidate source's view of a query whose candidates a teacher rescored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rescored {
+    /// The candidate source's score of each candidate (aligned with
+    /// [`MinedQuery::candidates`]).
+    pub scores: Vec<Score>,
+    /// Each candidate's rank (0-based) in the candidate source's list.
+    pub ranks: Vec<usize>,
+    /// The candidate source's score of each positive of the query (`None` for
+    /// external ones).
+    pub positive_scores: Vec<Option<Score>>,
+}
+
+/// A teacher's scores of one query's pairs.
+struct TeacherScores {
+    /// Of each candidate, in the candidate source's order.
+    candidates: Vec<Score>,
+    /// Of each positive of the group (aligned with [`Exclusions::docs`]).
+    group: Vec<Score>,
+    /// Of each external positive of the query (known by text only), in order.
+    external: Vec<Score>,
+}
+
 /// The outcome of mining one query.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MinedQuery {
     /// Position of the query in the input (0-based); it seeds the query's random
     /// choices.
     pub index: u64,
-    /// The candidates, best first.
+    /// The candidates, best first, as the filters saw them: with the teacher's
+    /// scores when rescored (ranked by them under the sentence-transformers filter
+    /// order, as its `mine_hard_negatives(cross_encoder=...)` does; in the candidate
+    /// source's order under FlagEmbedding's).
     pub candidates: Vec<Hit>,
     /// One verdict per candidate: `None` = survived every filter, else the filter
     /// that dropped it.
@@ -51,6 +87,8 @@ pub struct MinedQuery {
     pub padding_rejected: u64,
     /// False when the query is left out of the output (`--on-short drop`).
     pub written: bool,
+    /// When a teacher rescored the candidates: the candidate source's scores.
+    pub rescored: Option<Rescored>,
 }
 
 /// Mines hard negatives from a [`Retriever`] over the documents of a [`DocStore`].
@@ -59,6 +97,10 @@ pub struct Miner<'a> {
     docs: &'a DocStore,
     config: MineConfig,
     keys: TextKeys,
+    teacher: Option<&'a dyn Teacher>,
+    on_pairs: Option<Box<dyn Fn(u64) + Send + Sync + 'a>>,
+    pairs_scored: AtomicU64,
+    teacher_nanos: AtomicU64,
 }
 
 impl<'a> Miner<'a> {
@@ -78,7 +120,29 @@ impl<'a> Miner<'a> {
             docs,
             config,
             keys: TextKeys::build(docs),
+            teacher: None,
+            on_pairs: None,
+            pairs_scored: AtomicU64::new(0),
+            teacher_nanos: AtomicU64::new(0),
         })
+    }
+
+    /// Rescores the candidates and every positive with `teacher` (`dredge mine
+    /// --rescore`): the filters (`max_score`, `margin`, `relative_margin`) then
+    /// compare the teacher's scores, candidates are ranked by them under the
+    /// sentence-transformers filter order, and the output's `pos_scores` /
+    /// `neg_scores` are the teacher's, the candidate source's written beside them
+    /// (`retriever_pos_scores` / `retriever_neg_scores`).
+    pub fn with_teacher(mut self, teacher: &'a dyn Teacher) -> Self {
+        self.teacher = Some(teacher);
+        self
+    }
+
+    /// Calls `progress` with the number of (query, passage) pairs the teacher has
+    /// just scored, after each batch.
+    pub fn on_pairs_scored(mut self, progress: Box<dyn Fn(u64) + Send + Sync + 'a>) -> Self {
+        self.on_pairs = Some(progress);
+        self
     }
 
     /// The settings.
@@ -101,7 +165,7 @@ impl<'a> Miner<'a> {
         exclusions: &Exclusions,
         index: u64,
     ) -> Result<MinedQuery> {
-        self.mine_query_scored(query, candidates, exclusions, index, None)
+        self.mine_query_scored(query, candidates, exclusions, index, None, None)
     }
 
     /// [`Miner::mine_query`], with the scores of the positives missing from the
@@ -113,6 +177,7 @@ impl<'a> Miner<'a> {
         exclusions: &Exclusions,
         index: u64,
         missing_scores: Option<Vec<Score>>,
+        teacher: Option<TeacherScores>,
     ) -> Result<MinedQuery> {
         let cfg = &self.config;
         let input = QueryInput {
@@ -157,7 +222,50 @@ impl<'a> Miner<'a> {
                     .map(|i| group_scores[i])
             })
             .collect();
-        let positive_score = cfg.positive_score.combine(group_scores.iter().copied());
+        let (candidates, positive_scores, positive_score, rescored) = match teacher {
+            None => {
+                let combined = cfg.positive_score.combine(group_scores.iter().copied());
+                (candidates, positive_scores, combined, None)
+            }
+            Some(t) => {
+                // The teacher's scores replace the candidate source's everywhere the
+                // filters look; under sentence-transformers' order the candidates
+                // are ranked by them (ties keep the candidate source's order).
+                let mut order: Vec<usize> = (0..candidates.len()).collect();
+                if cfg.filter_order == FilterOrder::SentenceTransformers {
+                    let key = |i: usize| {
+                        let s = t.candidates[i];
+                        if s.is_nan() { f32::NEG_INFINITY } else { s }
+                    };
+                    order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
+                }
+                let hits = order
+                    .iter()
+                    .map(|&i| Hit {
+                        doc: candidates[i].doc,
+                        score: t.candidates[i],
+                    })
+                    .collect();
+                let mut external = t.external.iter();
+                let teacher_positives: Vec<Option<Score>> = query
+                    .positives
+                    .iter()
+                    .map(|p| match p.doc {
+                        Some(d) => exclusions.docs.binary_search(&d).ok().map(|i| t.group[i]),
+                        None => external.next().copied(),
+                    })
+                    .collect();
+                let combined = cfg
+                    .positive_score
+                    .combine(t.group.iter().chain(&t.external).copied());
+                let rescored = Rescored {
+                    scores: order.iter().map(|&i| candidates[i].score).collect(),
+                    ranks: order,
+                    positive_scores,
+                };
+                (hits, teacher_positives, combined, Some(rescored))
+            }
+        };
 
         let mut verdicts = Vec::with_capacity(candidates.len());
         apply_filters(
@@ -192,6 +300,7 @@ impl<'a> Miner<'a> {
             .map(|&i| Negative {
                 doc: candidates[i].doc,
                 score: candidates[i].score,
+                retriever_score: rescored.as_ref().map(|r| r.scores[i]),
                 padded: false,
             })
             .collect();
@@ -220,6 +329,7 @@ impl<'a> Miner<'a> {
             short,
             padding_rejected,
             written,
+            rescored,
         })
     }
 
@@ -268,7 +378,20 @@ impl<'a> Miner<'a> {
                 break;
             }
             let scores = self.retriever.score(input, &batch)?;
-            for (&doc, &score) in batch.iter().zip(&scores) {
+            let teacher_scores = match self.teacher {
+                Some(_) => {
+                    let texts: Vec<String> = batch
+                        .iter()
+                        .map(|&d| document_text(self.docs.title(d), self.docs.text(d)))
+                        .collect();
+                    let pairs: Vec<(&str, &str)> =
+                        texts.iter().map(|t| (input.text, t.as_str())).collect();
+                    Some(self.score_pairs(&pairs)?)
+                }
+                None => None,
+            };
+            for (k, (&doc, &retriever_score)) in batch.iter().zip(&scores).enumerate() {
+                let score = teacher_scores.as_ref().map_or(retriever_score, |t| t[k]);
                 let pos = taken.partition_point(|&t| t < doc);
                 taken.insert(pos, doc);
                 if negatives.len() + padding.len() >= self.config.num_negatives {
@@ -280,6 +403,7 @@ impl<'a> Miner<'a> {
                     padding.push(Negative {
                         doc,
                         score,
+                        retriever_score: teacher_scores.as_ref().map(|_| retriever_score),
                         padded: true,
                     });
                 }
@@ -347,18 +471,28 @@ impl<'a> Miner<'a> {
             .iter()
             .map(|(_, _, missing)| (!missing.is_empty()).then(|| scored.next()).flatten())
             .collect();
+        let teacher_scores: Vec<Option<TeacherScores>> = match self.teacher {
+            Some(_) => self
+                .teacher_scores(chunk, &prepared)?
+                .into_iter()
+                .map(Some)
+                .collect(),
+            None => (0..chunk.len()).map(|_| None).collect(),
+        };
         chunk
             .par_iter()
             .zip(prepared)
             .zip(missing_scores)
+            .zip(teacher_scores)
             .map(
-                |(((index, query), (candidates, exclusions, _)), missing_scores)| {
+                |((((index, query), (candidates, exclusions, _)), missing_scores), teacher)| {
                     let mined = self.mine_query_scored(
                         query,
                         candidates,
                         &exclusions,
                         *index,
                         missing_scores,
+                        teacher,
                     )?;
                     let mut lines = Lines::new();
                     if mined.written {
@@ -369,12 +503,115 @@ impl<'a> Miner<'a> {
                             &mined.positive_scores,
                             &mined.negatives,
                             self.docs,
+                            mined
+                                .rescored
+                                .as_ref()
+                                .map(|r| r.positive_scores.as_slice()),
                         );
                     }
                     Ok((mined, lines))
                 },
             )
             .collect()
+    }
+
+    /// Scores `pairs` with the teacher, counting them and their time.
+    fn score_pairs(&self, pairs: &[(&str, &str)]) -> Result<Vec<Score>> {
+        let teacher = self.teacher.expect("a teacher");
+        let start = Instant::now();
+        let scores = teacher.score_pairs(pairs)?;
+        self.teacher_nanos
+            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if scores.len() != pairs.len() {
+            return Err(Error::Core(dredge_core::Error::Invalid(format!(
+                "teacher `{}` returned {} scores for {} pairs",
+                teacher.name(),
+                scores.len(),
+                pairs.len()
+            ))));
+        }
+        self.pairs_scored
+            .fetch_add(pairs.len() as u64, Ordering::Relaxed);
+        if let Some(progress) = &self.on_pairs {
+            progress(pairs.len() as u64);
+        }
+        Ok(scores)
+    }
+
+    /// The teacher's scores of each query's candidates, group positives and
+    /// external positives, queries grouped into calls of about [`TEACHER_BATCH`]
+    /// pairs.
+    fn teacher_scores(
+        &self,
+        chunk: &[(u64, MineQuery)],
+        prepared: &[(Vec<Hit>, Exclusions, Vec<DocId>)],
+    ) -> Result<Vec<TeacherScores>> {
+        let docs = self.docs;
+        let passage = |d: DocId| -> Cow<'_, str> {
+            match document_text_parts(docs.title(d), docs.text(d)) {
+                (whole, "") => Cow::Borrowed(whole),
+                (title, text) => Cow::Owned(format!("{title} {text}")),
+            }
+        };
+        let mut out = Vec::with_capacity(chunk.len());
+        let mut from = 0;
+        while from < chunk.len() {
+            // Queries `from..to`, at least one, up to about TEACHER_BATCH pairs.
+            let mut to = from;
+            let mut n = 0;
+            while to < chunk.len() {
+                let (candidates, exclusions, _) = &prepared[to];
+                let external = chunk[to].1.positives.iter().filter(|p| p.doc.is_none());
+                let size = candidates.len() + exclusions.docs.len() + external.count();
+                if to > from && n + size > TEACHER_BATCH {
+                    break;
+                }
+                n += size;
+                to += 1;
+            }
+            let texts: Vec<Vec<Cow<'_, str>>> = (from..to)
+                .into_par_iter()
+                .map(|q| {
+                    let (candidates, exclusions, _) = &prepared[q];
+                    candidates
+                        .iter()
+                        .map(|h| passage(h.doc))
+                        .chain(exclusions.docs.iter().map(|&d| passage(d)))
+                        .chain(
+                            chunk[q]
+                                .1
+                                .positives
+                                .iter()
+                                .filter(|p| p.doc.is_none())
+                                .map(|p| Cow::Borrowed(p.text.as_deref().unwrap_or_default())),
+                        )
+                        .collect()
+                })
+                .collect();
+            let pairs: Vec<(&str, &str)> = (from..to)
+                .zip(&texts)
+                .flat_map(|(q, passages)| {
+                    let query = chunk[q].1.text.as_str();
+                    passages.iter().map(move |p| (query, p.as_ref()))
+                })
+                .collect();
+            let scores = self.score_pairs(&pairs)?;
+            let mut at = 0;
+            for (q, passages) in (from..to).zip(&texts) {
+                let (candidates, exclusions, _) = &prepared[q];
+                let mine = &scores[at..at + passages.len()];
+                at += passages.len();
+                let (c, rest) = mine.split_at(candidates.len());
+                let (g, e) = rest.split_at(exclusions.docs.len());
+                out.push(TeacherScores {
+                    candidates: c.to_vec(),
+                    group: g.to_vec(),
+                    external: e.to_vec(),
+                });
+            }
+            from = to;
+        }
+        Ok(out)
     }
 
     /// Mines every query of `queries`, writing the output lines to `out` in input
@@ -399,6 +636,10 @@ impl<'a> Miner<'a> {
     {
         let start = Instant::now();
         let mut audit = Audit::new(self.retriever.name(), &self.config);
+        if let Some(teacher) = self.teacher {
+            audit.set_teacher(teacher);
+        }
+        let docs = self.docs;
         if let Some(h) = holdout {
             audit.holdout = Some(HoldoutAudit {
                 missing_from_index: h.missing_from_index,
@@ -430,7 +671,7 @@ impl<'a> Miner<'a> {
                             slices.clear();
                         }
                         lines.io_slices(&mut slices);
-                        record(audit, query, mined, holdout);
+                        record(audit, query, mined, holdout, docs);
                     }
                     write_all_vectored(out, &mut slices).map_err(Error::Fs)?;
                 }
@@ -481,6 +722,20 @@ impl<'a> Miner<'a> {
             0.0
         };
         audit.timing.threads = threads;
+        if let Some(t) = &mut audit.teacher {
+            let pairs = self.pairs_scored.load(Ordering::Relaxed);
+            let seconds = self.teacher_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+            *t = TeacherReport {
+                pairs,
+                seconds,
+                pairs_per_second: if seconds > 0.0 {
+                    pairs as f64 / seconds
+                } else {
+                    0.0
+                },
+                ..t.clone()
+            };
+        }
         Ok(audit)
     }
 
@@ -521,8 +776,34 @@ impl<'a> Miner<'a> {
     }
 }
 
-fn record(audit: &mut Audit, query: &MineQuery, mined: &MinedQuery, holdout: Option<&Holdout>) {
+fn record(
+    audit: &mut Audit,
+    query: &MineQuery,
+    mined: &MinedQuery,
+    holdout: Option<&Holdout>,
+    docs: &DocStore,
+) {
     audit.queries.mined += 1;
+    if let Some(tracer) = &mut audit.tracer {
+        tracer.see(query, mined, docs);
+    }
+    if let (Some(r), Some(samples)) = (&mined.rescored, &mut audit.samples.retriever) {
+        for s in r.positive_scores.iter().flatten() {
+            samples.positives.push(*s);
+        }
+        for (score, verdict) in r.scores.iter().zip(&mined.verdicts) {
+            if verdict.is_some() {
+                samples.dropped.push(*score);
+            }
+        }
+        if mined.written {
+            for n in &mined.negatives {
+                if let Some(s) = n.retriever_score {
+                    samples.kept.push(s);
+                }
+            }
+        }
+    }
     audit.candidates += mined.candidates.len() as u64;
     if mined.positive_score.is_none() {
         audit.queries.without_positive_score += 1;

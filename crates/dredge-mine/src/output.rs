@@ -20,8 +20,11 @@ pub(crate) const MAX_SLICES: usize = 1024;
 pub struct Negative {
     /// The document.
     pub doc: DocId,
-    /// Its score by the candidate source.
+    /// Its score: the teacher's when candidates were rescored, else the candidate
+    /// source's.
     pub score: Score,
+    /// The candidate source's score when candidates were rescored by a teacher.
+    pub retriever_score: Option<Score>,
     /// True when it was drawn at random to pad a short query.
     pub padded: bool,
 }
@@ -132,7 +135,10 @@ pub(crate) fn write_all_vectored<W: Write + ?Sized>(
 /// Appends the output line(s) of one query to `out`.
 ///
 /// `positive_scores` holds one entry per positive of `query` (`None` for an
-/// external positive, which has no score). A positive's text is the one given
+/// external positive that has no score). With `retriever_positive_scores`
+/// (candidates rescored by a teacher: `positive_scores` and the negatives' scores
+/// are the teacher's), the `flag` and `ids` rows end with the candidate source's
+/// scores too, `retriever_pos_scores` and `retriever_neg_scores`. A positive's text is the one given
 /// (training pairs) or the document's `title text`; ids are the corpus ids
 /// (`null` for external positives).
 ///
@@ -147,6 +153,7 @@ pub fn write_lines<'a>(
     positive_scores: &[Option<Score>],
     negatives: &[Negative],
     docs: &'a DocStore,
+    retriever_positive_scores: Option<&[Option<Score>]>,
 ) {
     let text = |out: &mut Lines<'a>| json_str(&mut out.buf, &query.text);
     let qid = |out: &mut Lines<'a>| json_str(&mut out.buf, &query.qid);
@@ -172,10 +179,34 @@ pub fn write_lines<'a>(
     };
     let neg_scores =
         |out: &mut Lines<'a>| list(out, negatives, |out, n| json_score(&mut out.buf, n.score));
-    match format {
-        OutputFormat::Flag => object_line(
+    let retriever_pos_scores = |out: &mut Lines<'a>| {
+        list(
             out,
-            &[
+            retriever_positive_scores.unwrap_or(&[]),
+            |out, s| match s {
+                Some(s) => json_score(&mut out.buf, *s),
+                None => out.buf.extend_from_slice(b"null"),
+            },
+        )
+    };
+    let retriever_neg_scores = |out: &mut Lines<'a>| {
+        list(out, negatives, |out, n| match n.retriever_score {
+            Some(s) => json_score(&mut out.buf, s),
+            None => out.buf.extend_from_slice(b"null"),
+        })
+    };
+    let retriever_fields: [Field<'_, 'a>; 2] = [
+        ("retriever_pos_scores", &retriever_pos_scores),
+        ("retriever_neg_scores", &retriever_neg_scores),
+    ];
+    let extra: &[Field<'_, 'a>] = if retriever_positive_scores.is_some() {
+        &retriever_fields
+    } else {
+        &[]
+    };
+    match format {
+        OutputFormat::Flag => {
+            let mut fields: Vec<Field<'_, 'a>> = vec![
                 ("query", &text),
                 ("pos", &pos),
                 ("neg", &neg),
@@ -184,18 +215,21 @@ pub fn write_lines<'a>(
                 ("qid", &qid),
                 ("pos_ids", &pos_ids),
                 ("neg_ids", &neg_ids),
-            ],
-        ),
-        OutputFormat::Ids => object_line(
-            out,
-            &[
+            ];
+            fields.extend_from_slice(extra);
+            object_line(out, &fields)
+        }
+        OutputFormat::Ids => {
+            let mut fields: Vec<Field<'_, 'a>> = vec![
                 ("qid", &qid),
                 ("pos_ids", &pos_ids),
                 ("neg_ids", &neg_ids),
                 ("pos_scores", &pos_scores),
                 ("neg_scores", &neg_scores),
-            ],
-        ),
+            ];
+            fields.extend_from_slice(extra);
+            object_line(out, &fields)
+        }
         OutputFormat::Triplet => {
             // Each text escaped once, then copied into every row it appears in.
             let escaped = |write: &dyn Fn(&mut Lines<'a>)| {
@@ -523,11 +557,20 @@ mod tests {
         let negs = [Negative {
             doc: d1,
             score: 1.5,
+            retriever_score: None,
             padded: false,
         }];
         let scores = [Some(2.25), None];
         let mut out = Lines::new();
-        write_lines(&mut out, OutputFormat::Flag, &q, &scores, &negs, &docs);
+        write_lines(
+            &mut out,
+            OutputFormat::Flag,
+            &q,
+            &scores,
+            &negs,
+            &docs,
+            None,
+        );
         assert_eq!(
             String::from_utf8(out.to_vec()).unwrap(),
             concat!(
@@ -537,13 +580,21 @@ mod tests {
             )
         );
         let mut out = Lines::new();
-        write_lines(&mut out, OutputFormat::Ids, &q, &scores, &negs, &docs);
+        write_lines(&mut out, OutputFormat::Ids, &q, &scores, &negs, &docs, None);
         assert_eq!(
             String::from_utf8(out.to_vec()).unwrap(),
             "{\"qid\":\"q1\",\"pos_ids\":[\"d0\",null],\"neg_ids\":[\"d1\"],\"pos_scores\":[2.25,null],\"neg_scores\":[1.5]}\n"
         );
         let mut out = Lines::new();
-        write_lines(&mut out, OutputFormat::Triplet, &q, &scores, &negs, &docs);
+        write_lines(
+            &mut out,
+            OutputFormat::Triplet,
+            &q,
+            &scores,
+            &negs,
+            &docs,
+            None,
+        );
         let text = String::from_utf8(out.to_vec()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
@@ -554,6 +605,26 @@ mod tests {
         assert_eq!(
             lines[1],
             r#"{"anchor":"the query","positive":"outside","negative":"neg \"text\""}"#
+        );
+        // Rescored: the teacher's scores, then the candidate source's at the end.
+        let negs = [Negative {
+            retriever_score: Some(7.0),
+            ..negs[0]
+        }];
+        let mut out = Lines::new();
+        let retriever = [Some(9.5), None];
+        write_lines(
+            &mut out,
+            OutputFormat::Ids,
+            &q,
+            &scores,
+            &negs,
+            &docs,
+            Some(&retriever),
+        );
+        assert_eq!(
+            String::from_utf8(out.to_vec()).unwrap(),
+            "{\"qid\":\"q1\",\"pos_ids\":[\"d0\",null],\"neg_ids\":[\"d1\"],\"pos_scores\":[2.25,null],\"neg_scores\":[1.5],\"retriever_pos_scores\":[9.5,null],\"retriever_neg_scores\":[7.0]}\n"
         );
     }
 }

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use crate::audit::Audit;
 use crate::filter::Filter;
+use crate::trace::QueryTrace;
 
 const WIDTH: f64 = 820.0;
 const HEIGHT: f64 = 440.0;
@@ -22,6 +23,7 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// A tick step of 1, 2 or 5 times a power of ten giving about `n` ticks over `span`.
@@ -61,8 +63,42 @@ fn median(sample: &[f32]) -> Option<f64> {
 /// The score distributions as an SVG document: one histogram per distribution,
 /// each normalised to its own total (so a few thousand positives and a few hundred
 /// thousand dropped candidates compare), with its median as a dashed line.
+///
+/// When a teacher rescored the candidates, these are its scores;
+/// [`retriever_svg`] draws the candidate source's.
 pub fn svg(audit: &Audit) -> String {
-    let series = audit.score_samples();
+    let axis = match &audit.teacher {
+        Some(t) => format!("{} ({} teacher)", t.name, t.kind),
+        None => audit.retriever.clone(),
+    };
+    let counts = [
+        audit.scores.positives.count,
+        audit.scores.kept.count,
+        audit.scores.dropped.count,
+    ];
+    draw(audit, audit.score_samples(), counts, &axis)
+}
+
+/// When a teacher rescored the candidates: the candidate source's scores of the
+/// same positives, kept negatives and dropped candidates, drawn as [`svg`] does.
+pub fn retriever_svg(audit: &Audit) -> Option<String> {
+    let series = audit.retriever_score_samples()?;
+    let r = audit.retriever_scores.as_ref()?;
+    let counts = [r.positives.count, r.kept.count, r.dropped.count];
+    Some(draw(
+        audit,
+        series,
+        counts,
+        &format!("{} (candidate source)", audit.retriever),
+    ))
+}
+
+fn draw(
+    audit: &Audit,
+    series: [(&'static str, &[f32]); 3],
+    counts: [u64; 3],
+    axis: &str,
+) -> String {
     let all = series
         .iter()
         .flat_map(|(_, s)| s.iter().copied())
@@ -111,7 +147,7 @@ pub fn svg(audit: &Audit) -> String {
     );
     let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
     let title = format!(
-        "Score distributions: {} candidates, {} filter order, {} queries",
+        "Score distributions ({axis}): {} candidates, {} filter order, {} queries",
         audit.retriever, audit.filter_order, audit.queries.mined
     );
     let _ = writeln!(
@@ -160,7 +196,7 @@ pub fn svg(audit: &Audit) -> String {
         r#"<text x="{}" y="{}" text-anchor="middle">score ({})</text>"#,
         LEFT + plot_w / 2.0,
         HEIGHT - 18.0,
-        escape(&audit.retriever)
+        escape(axis)
     );
     let _ = writeln!(
         s,
@@ -197,11 +233,6 @@ pub fn svg(audit: &Audit) -> String {
     }
     // Legend.
     let lx = LEFT + plot_w + 20.0;
-    let counts = [
-        audit.scores.positives.count,
-        audit.scores.kept.count,
-        audit.scores.dropped.count,
-    ];
     for (k, (name, _)) in series.iter().enumerate() {
         let y = TOP + 10.0 + k as f64 * 42.0;
         let _ = writeln!(
@@ -233,19 +264,38 @@ fn trim_number(x: f64, step: f64) -> String {
     format!("{v:.decimals$}")
 }
 
-/// A self-contained HTML page: the picture, the drop counts and quantiles, and the
-/// full JSON report.
+/// A self-contained HTML page (no network: styles and a few lines of script are
+/// inline): the pictures (teacher and candidate source when rescored), the drop
+/// counts and quantiles, the held-out positives, the queries traced in full (a
+/// seeded sample and the worst by margin, each collapsible) and the JSON report.
+/// Every text is escaped.
 pub fn html(audit: &Audit) -> String {
     let mut s = String::new();
     s.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>dredge mine report</title>\n");
     s.push_str(
         "<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}\
-         td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}th{background:#f4f4f4}\
-         td:first-child,th:first-child{text-align:left}pre{background:#f8f8f8;padding:1em;overflow:auto}</style>\n</head><body>\n",
+         td,th{border:1px solid #ccc;padding:4px 10px;text-align:right;vertical-align:top}th{background:#f4f4f4}\
+         td:first-child,th:first-child{text-align:left}pre{background:#f8f8f8;padding:1em;overflow:auto}\
+         td.text{text-align:left;max-width:60em;white-space:pre-wrap}td.id{text-align:left}\
+         details.query{border:1px solid #ddd;margin:.4em 0;padding:.3em .6em}details.query>summary{cursor:pointer}\
+         .gap{color:#a33}.muted{color:#666}tr.dropped td{background:#fff6f0}tr.kept td{background:#f2fbf5}</style>\n</head><body>\n",
     );
+    let teacher = audit
+        .teacher
+        .as_ref()
+        .map(|t| {
+            format!(
+                " Candidates and positives rescored by the teacher <b>{}</b> ({}): the filters compared its scores; {} pairs scored in {:.1} s.",
+                escape(&t.name),
+                t.kind,
+                t.pairs,
+                t.seconds
+            )
+        })
+        .unwrap_or_default();
     let _ = writeln!(
         s,
-        "<h1>dredge mine</h1>\n<p>{} queries mined with <b>{}</b> candidates (depth {}), <b>{}</b> filter order; {} negatives written for {} queries.</p>",
+        "<h1>dredge mine</h1>\n<p>{} queries mined with <b>{}</b> candidates (depth {}), <b>{}</b> filter order; {} negatives written for {} queries.{teacher}</p>",
         audit.queries.mined,
         escape(&audit.retriever),
         audit.config.depth,
@@ -254,6 +304,9 @@ pub fn html(audit: &Audit) -> String {
         audit.queries.written
     );
     s.push_str(&svg(audit));
+    if let Some(picture) = retriever_svg(audit) {
+        s.push_str(&picture);
+    }
     s.push_str("<h2>Candidates dropped</h2>\n<table><tr><th>filter</th><th>dropped</th><th>share of candidates</th></tr>\n");
     let pct = |n: u64| {
         if audit.candidates == 0 {
@@ -279,23 +332,35 @@ pub fn html(audit: &Audit) -> String {
     );
     s.push_str("<h2>Scores</h2>\n<table><tr><th></th><th>n</th><th>min</th><th>p5</th><th>p25</th><th>median</th><th>p75</th><th>p95</th><th>max</th></tr>\n");
     let cell = |v: Option<f64>| v.map_or("".to_owned(), |v| format!("{v:.4}"));
-    for (name, q) in [
-        ("positives", &audit.scores.positives),
-        ("kept negatives", &audit.scores.kept),
-        ("dropped candidates", &audit.scores.dropped),
-    ] {
-        let _ = writeln!(
-            s,
-            "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            q.count,
-            cell(q.min),
-            cell(q.p05),
-            cell(q.p25),
-            cell(q.median),
-            cell(q.p75),
-            cell(q.p95),
-            cell(q.max)
-        );
+    let mut reports = vec![(
+        audit
+            .teacher
+            .as_ref()
+            .map_or(String::new(), |t| format!(" ({})", escape(&t.name))),
+        &audit.scores,
+    )];
+    if let Some(r) = &audit.retriever_scores {
+        reports.push((format!(" ({})", escape(&audit.retriever)), r));
+    }
+    for (by, report) in reports {
+        for (name, q) in [
+            ("positives", &report.positives),
+            ("kept negatives", &report.kept),
+            ("dropped candidates", &report.dropped),
+        ] {
+            let _ = writeln!(
+                s,
+                "<tr><td>{name}{by}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                q.count,
+                cell(q.min),
+                cell(q.p05),
+                cell(q.p25),
+                cell(q.median),
+                cell(q.p75),
+                cell(q.p95),
+                cell(q.max)
+            );
+        }
     }
     s.push_str("</table>\n");
     if let Some(h) = &audit.holdout {
@@ -313,13 +378,130 @@ pub fn html(audit: &Audit) -> String {
             h.dropped.total()
         );
     }
+    queries(&mut s, audit);
+    // The JSON report without the traced queries (shown above; they are in the
+    // `--report` file).
+    let mut json = serde_json::to_value(audit).expect("the audit serialises");
+    if let Some(map) = json.as_object_mut() {
+        map.remove("query_audit");
+    }
     let _ = writeln!(
         s,
-        "<h2>Report</h2>\n<details><summary>JSON</summary><pre>{}</pre></details>",
-        escape(&audit.to_json())
+        "<h2>Report</h2>\n<details><summary>JSON (without the queries above)</summary><pre>{}</pre></details>",
+        escape(&serde_json::to_string_pretty(&json).expect("JSON serialises"))
     );
+    s.push_str(QUERY_SCRIPT);
     s.push_str("</body></html>\n");
     s
+}
+
+/// Opens or closes every query at once, and marks the page as ready (the browser
+/// test reads the mark).
+const QUERY_SCRIPT: &str = "<script>\n(function () {\n  var all = document.querySelectorAll('details.query');\n  function set(open) { for (var i = 0; i < all.length; i++) { all[i].open = open; } }\n  var expand = document.getElementById('expand-all');\n  var collapse = document.getElementById('collapse-all');\n  if (expand) { expand.addEventListener('click', function () { set(true); }); }\n  if (collapse) { collapse.addEventListener('click', function () { set(false); }); }\n  document.body.setAttribute('data-queries-shown', String(all.length));\n})();\n</script>\n";
+
+fn score_cell(v: Option<f32>) -> String {
+    v.map_or_else(String::new, |v| format!("{v:.4}"))
+}
+
+/// The traced queries, each a collapsible block.
+fn queries(s: &mut String, audit: &Audit) {
+    let qa = &audit.query_audit;
+    let rescored = audit.teacher.is_some();
+    s.push_str("<h2>Queries</h2>\n");
+    let _ = writeln!(
+        s,
+        "<p class=\"muted\">{}. Gap = positive score - hardest negative&#39;s score{}.</p>",
+        escape(qa.definition),
+        if rescored { " (teacher scores)" } else { "" }
+    );
+    s.push_str("<p><button type=\"button\" id=\"expand-all\">expand all</button> <button type=\"button\" id=\"collapse-all\">collapse all</button></p>\n");
+    for (title, id, list) in [
+        ("Sampled queries", "sampled", &qa.sampled),
+        ("Worst queries by margin", "worst", &qa.worst),
+    ] {
+        let _ = writeln!(s, "<h3 id=\"{id}\">{title} ({})</h3>", list.len());
+        if list.is_empty() {
+            s.push_str("<p class=\"muted\">none</p>\n");
+        }
+        for t in list {
+            query_block(s, t, id, rescored);
+        }
+    }
+}
+
+fn query_block(s: &mut String, t: &QueryTrace, list: &str, rescored: bool) {
+    let gap = t.gap.map_or(String::new(), |g| {
+        format!(" <span class=\"gap\">gap {g:.4}</span>")
+    });
+    let status = match (t.short, t.written) {
+        (_, false) => " <span class=\"muted\">(short, left out)</span>",
+        (true, true) => " <span class=\"muted\">(short)</span>",
+        _ => "",
+    };
+    let _ = writeln!(
+        s,
+        "<details class=\"query\" data-list=\"{list}\" data-qid=\"{}\"><summary><b>{}</b>: <span class=\"qtext\">{}</span>{gap}{status}</summary>",
+        escape(&t.qid),
+        escape(&t.qid),
+        escape(&t.query)
+    );
+    let _ = writeln!(
+        s,
+        "<p>positive score {} &middot; hardest negative {} &middot; {} negatives, {} dropped, {} passed the filters but not picked</p>",
+        score_cell(t.positive_score),
+        score_cell(t.hardest_negative),
+        t.negatives.len(),
+        t.dropped.len(),
+        t.not_sampled
+    );
+    for (caption, class, docs) in [
+        ("Positives", "positive", &t.positives),
+        ("Negatives chosen", "kept", &t.negatives),
+        ("Candidates dropped", "dropped", &t.dropped),
+    ] {
+        let _ = writeln!(s, "<h4>{caption} ({})</h4>", docs.len());
+        if docs.is_empty() {
+            continue;
+        }
+        s.push_str("<table><tr><th>rank</th>");
+        if rescored {
+            s.push_str("<th>retriever rank</th>");
+        }
+        s.push_str("<th>id</th><th>score</th>");
+        if rescored {
+            s.push_str("<th>retriever score</th>");
+        }
+        s.push_str("<th>filter</th><th>text</th></tr>\n");
+        for d in docs {
+            let rank = |r: Option<usize>| r.map_or(String::new(), |r| r.to_string());
+            let _ = write!(s, "<tr class=\"{class}\"><td>{}</td>", rank(d.rank));
+            if rescored {
+                let _ = write!(s, "<td>{}</td>", rank(d.retriever_rank));
+            }
+            let _ = write!(
+                s,
+                "<td class=\"id\">{}</td><td>{}</td>",
+                d.id.as_deref().map_or("(external)".to_owned(), escape),
+                score_cell(d.score)
+            );
+            if rescored {
+                let _ = write!(s, "<td>{}</td>", score_cell(d.retriever_score));
+            }
+            let filter = match (d.filter, d.padded) {
+                (Some(f), _) => f,
+                (None, true) => "(padding)",
+                _ => "",
+            };
+            let _ = writeln!(
+                s,
+                "<td>{filter}</td><td class=\"text\">{}{}</td></tr>",
+                escape(&d.text),
+                if d.truncated { " &hellip;" } else { "" }
+            );
+        }
+        s.push_str("</table>\n");
+    }
+    s.push_str("</details>\n");
 }
 
 #[cfg(test)]
@@ -333,7 +515,10 @@ mod tests {
         assert_eq!(nice_step(0.0, 6.0), 1.0);
         assert_eq!(trim_number(0.30000000000000004, 0.05), "0.30");
         assert_eq!(trim_number(-1e-12, 0.5), "0.0");
-        assert_eq!(escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(
+            escape("a<b & \"c\" 'd'"),
+            "a&lt;b &amp; &quot;c&quot; &#39;d&#39;"
+        );
         assert_eq!(median(&[3.0, 1.0, 2.0, 10.0]), Some(2.5));
     }
 }

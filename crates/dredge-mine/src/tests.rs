@@ -635,6 +635,7 @@ fn output_is_atomic_when_mining_fails() {
         .unwrap_err();
     assert!(err.to_string().contains("retriever failed"), "{err}");
     assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 0);
+    drop(miner);
     r.fail_on = None;
     let miner = Miner::new(
         &r,
@@ -675,7 +676,255 @@ fn pictures_are_self_contained() {
     );
     assert!(!svg.contains("NaN") && !svg.contains("inf"));
     let page = html(&audit);
-    assert!(page.contains("<svg") && page.contains("relative_margin") && !page.contains("<script"));
+    assert!(page.contains("<svg") && page.contains("relative_margin"));
+    // Self-contained: no external resource (the only script is inline).
+    assert!(!page.contains("src=") && !page.contains("href=") && !page.contains("@import"));
+}
+
+/// A teacher that scores `document number N` as `N / 100` (the reverse of
+/// [`many_queries`]' retriever, which prefers documents early in its list), and any
+/// other passage as its length / 1000.
+struct Numbered;
+
+impl dredge_core::Teacher for Numbered {
+    fn name(&self) -> &str {
+        "numbered"
+    }
+    fn kind(&self) -> dredge_core::TeacherKind {
+        dredge_core::TeacherKind::CrossEncoder
+    }
+    fn score_pairs(&self, pairs: &[(&str, &str)]) -> dredge_core::Result<Vec<f32>> {
+        Ok(pairs
+            .iter()
+            .map(|(_, p)| match p.strip_prefix("document number ") {
+                Some(n) => n.parse::<f32>().unwrap() / 100.0,
+                None => p.len() as f32 / 1000.0,
+            })
+            .collect())
+    }
+}
+
+fn teacher_score(doc: &str) -> f32 {
+    doc[1..].parse::<f32>().unwrap() / 100.0
+}
+
+#[test]
+fn a_teacher_rescores_candidates_and_positives() {
+    let (docs, r, queries) = many_queries(6);
+    let rel = 0.25;
+    for order in [
+        FilterOrder::SentenceTransformers,
+        FilterOrder::FlagEmbedding,
+    ] {
+        let cfg = MineConfig {
+            num_negatives: 8,
+            relative_margin: Some(rel),
+            filter_order: order,
+            format: OutputFormat::Ids,
+            ..config()
+        };
+        let teacher = Numbered;
+        let miner = Miner::new(&r, &docs, cfg.clone())
+            .unwrap()
+            .with_teacher(&teacher);
+        let (out, audit) = miner.mine_all(&queries, None).unwrap();
+        let plain = Miner::new(&r, &docs, cfg).unwrap();
+        let (plain_out, _) = plain.mine_all(&queries, None).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let plain_text = String::from_utf8(plain_out).unwrap();
+        for ((line, plain_line), q) in text.lines().zip(plain_text.lines()).zip(&queries) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let p: serde_json::Value = serde_json::from_str(plain_line).unwrap();
+            // The positive's teacher score, and the candidate source's beside it.
+            let pos_id = v["pos_ids"][0].as_str().unwrap();
+            let pos = teacher_score(pos_id);
+            assert_eq!(v["pos_scores"][0].as_f64().unwrap() as f32, pos);
+            assert_eq!(v["retriever_pos_scores"], p["pos_scores"]);
+            // Every candidate the teacher scores at or above the threshold is gone;
+            // the rest are the negatives, in teacher order (sentence-transformers).
+            let threshold = pos - pos.abs() * rel;
+            let candidates = &r.scores[&q.text];
+            let mut expect: Vec<(String, f32, f32)> = candidates
+                .iter()
+                .map(|&(d, s)| (format!("d{}", d.0), s))
+                .filter(|(id, _)| id != pos_id)
+                .map(|(id, s)| {
+                    let t = teacher_score(&id);
+                    (id, t, s)
+                })
+                .filter(|(_, t, _)| *t < threshold)
+                .collect();
+            if order == FilterOrder::SentenceTransformers {
+                expect.sort_by(|a, b| b.1.total_cmp(&a.1));
+            }
+            expect.truncate(8);
+            let ids: Vec<&str> = v["neg_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap())
+                .collect();
+            let want: Vec<&str> = expect.iter().map(|e| e.0.as_str()).collect();
+            assert_eq!(ids, want, "{order:?} {line}");
+            for (k, e) in expect.iter().enumerate() {
+                assert_eq!(v["neg_scores"][k].as_f64().unwrap() as f32, e.1);
+                assert_eq!(v["retriever_neg_scores"][k].as_f64().unwrap() as f32, e.2);
+            }
+        }
+        let t = audit.teacher.as_ref().unwrap();
+        assert_eq!((t.name.as_str(), t.kind), ("numbered", "cross-encoder"));
+        // Each query: its 40 candidates and its positive.
+        assert_eq!(t.pairs, 6 * 41);
+        let retriever = audit.retriever_scores.as_ref().unwrap();
+        assert_eq!(retriever.kept.count, audit.scores.kept.count);
+        assert!(retriever.positives.min.unwrap() > 1.0, "BM25-like scores");
+        assert!(audit.scores.positives.max.unwrap() < 1.0, "teacher scores");
+        assert!(audit.summary().contains("teacher numbered (cross-encoder)"));
+        let page = html(&audit);
+        assert!(page.contains("fixed (candidate source)"));
+        assert_eq!(page.matches("<svg").count(), 2);
+    }
+}
+
+#[test]
+fn a_teacher_scores_external_positives_by_text() {
+    let (docs, r, _) = many_queries(1);
+    let query = MineQuery::new(
+        "q0",
+        "query 0",
+        vec![
+            Positive::doc(DocId(0)),
+            Positive::external("an outside positive"),
+        ],
+    );
+    let cfg = MineConfig {
+        num_negatives: 3,
+        positive_score: PositiveScore::Max,
+        margin: Some(0.0),
+        ..config()
+    };
+    let teacher = Numbered;
+    let miner = Miner::new(&r, &docs, cfg).unwrap().with_teacher(&teacher);
+    let (out, _) = miner.mine_all(&[query], None).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    // d0 scores 0.0; the external text 19 / 1000; the larger one is the threshold.
+    assert_eq!(v["pos_scores"], serde_json::json!([0.0, 0.019]));
+    assert_eq!(v["retriever_pos_scores"][1], serde_json::Value::Null);
+    for s in v["neg_scores"].as_array().unwrap() {
+        assert!((s.as_f64().unwrap() as f32) < 0.019);
+    }
+}
+
+#[test]
+fn the_report_traces_a_seeded_sample_and_the_worst_queries() {
+    let (mut docs, r, queries) = many_queries(40);
+    // A document whose text looks like markup: escaped in the page.
+    let d = docs.len() as u32;
+    docs.push("tricky", "", "<script>alert('x')</script> & \"quotes\"");
+    let r = r.with("query 3", &[(d, 60.0), (7, 40.0), (8, 30.0)]);
+    let cfg = MineConfig {
+        num_negatives: 4,
+        max_score: Some(49.0),
+        report_sampled: 5,
+        report_worst: 3,
+        ..config()
+    };
+    let run = |threads: usize, chunk_size: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let miner = Miner::new(
+                &r,
+                &docs,
+                MineConfig {
+                    chunk_size,
+                    ..cfg.clone()
+                },
+            )
+            .unwrap();
+            miner.mine_all(&queries, None).unwrap().1
+        })
+    };
+    let audit = run(1, 512);
+    let qa = &audit.query_audit;
+    assert_eq!((qa.sampled.len(), qa.worst.len()), (5, 3));
+    assert!(qa.sampled.windows(2).all(|w| w[0].position < w[1].position));
+    // The worst are the smallest gaps of all queries, smallest first.
+    let gaps: Vec<f32> = qa.worst.iter().map(|t| t.gap.unwrap()).collect();
+    assert!(gaps.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(
+        qa.worst[0].qid, "q3",
+        "the query whose positive d3 scores 0 ranks worst"
+    );
+    // Each trace holds what the miner decided.
+    for t in qa.sampled.iter().chain(&qa.worst) {
+        let q = &queries[t.position as usize];
+        assert_eq!(
+            (t.qid.as_str(), t.query.as_str()),
+            (q.qid.as_str(), q.text.as_str())
+        );
+        assert_eq!(t.positives.len(), 1);
+        assert!(t.negatives.len() <= 4);
+        for d in &t.dropped {
+            assert!(d.filter.is_some() && !d.text.is_empty());
+        }
+        let hardest = t
+            .negatives
+            .iter()
+            .filter_map(|n| n.score)
+            .fold(f32::MIN, f32::max);
+        assert_eq!(t.hardest_negative, Some(hardest));
+    }
+    // The same whatever the threads and chunking.
+    for (threads, chunk) in [(4, 3), (2, 7)] {
+        assert_eq!(run(threads, chunk).query_audit, audit.query_audit);
+    }
+    // A different seed draws a different sample.
+    let other = Miner::new(
+        &r,
+        &docs,
+        MineConfig {
+            seed: 7,
+            ..cfg.clone()
+        },
+    )
+    .unwrap()
+    .mine_all(&queries, None)
+    .unwrap()
+    .1;
+    assert_ne!(
+        other
+            .query_audit
+            .sampled
+            .iter()
+            .map(|t| t.position)
+            .collect::<Vec<_>>(),
+        qa.sampled.iter().map(|t| t.position).collect::<Vec<_>>()
+    );
+    let page = html(&audit);
+    assert_eq!(page.matches("<details class=\"query\"").count(), 8);
+    assert!(
+        page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;quotes&quot;")
+    );
+    assert!(!page.contains("<script>alert"));
+    assert!(page.contains("data-qid=\"q3\""));
+    // Nothing traced when asked for nothing.
+    let none = Miner::new(
+        &r,
+        &docs,
+        MineConfig {
+            report_sampled: 0,
+            report_worst: 0,
+            ..cfg
+        },
+    )
+    .unwrap()
+    .mine_all(&queries, None)
+    .unwrap()
+    .1;
+    assert!(none.query_audit.sampled.is_empty() && none.query_audit.worst.is_empty());
 }
 
 proptest! {

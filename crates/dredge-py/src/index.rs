@@ -697,7 +697,7 @@ impl PyIndex {
 
     /// Mines hard negatives (see `dredge.Index.mine`); returns the audit as JSON
     /// text, and the rows as JSON lines (bytes) when `out` is `None`.
-    #[pyo3(signature = (*, out = None, queries = None, qrels = None, split = "train", pairs = None, rows = None, candidates = "bm25", options = None, query_vectors = None, query_ids = None, doc_vectors = None, doc_ids = None, config = None, holdout_qrels = None, threads = 0))]
+    #[pyo3(signature = (*, out = None, queries = None, qrels = None, split = "train", pairs = None, rows = None, candidates = "bm25", options = None, query_vectors = None, query_ids = None, doc_vectors = None, doc_ids = None, config = None, holdout_qrels = None, threads = 0, rescore = None, rescore_batch_size = 32, rescore_max_length = None))]
     #[allow(clippy::too_many_arguments)]
     fn mine<'py>(
         &self,
@@ -717,8 +717,29 @@ impl PyIndex {
         config: Option<&Bound<'py, PyDict>>,
         holdout_qrels: Option<PathBuf>,
         threads: usize,
+        rescore: Option<PathBuf>,
+        rescore_batch_size: usize,
+        rescore_max_length: Option<usize>,
     ) -> PyResult<(String, Option<Vec<u8>>)> {
         let config = mine_config(config)?;
+        if rescore_batch_size == 0 {
+            return Err(value_error("rescore_batch_size must be at least 1"));
+        }
+        // `dredge mine --rescore`: a cross-encoder or bi-encoder model folder.
+        let teacher = match &rescore {
+            Some(model) => {
+                let options = dredge_embed::EncoderOptions {
+                    max_length: rescore_max_length,
+                    batch_size: rescore_batch_size,
+                    ..dredge_embed::EncoderOptions::default()
+                };
+                let teacher = py
+                    .detach(|| dredge_embed::load_teacher(model, &options))
+                    .map_err(|e| value_error(format!("rescore model: {e}")))?;
+                Some(Arc::<dyn dredge_core::Teacher>::from(teacher))
+            }
+            None => None,
+        };
         let mut spec = retrieval_of(mode_of(candidates)?, options, true)?;
         // `doc_vectors`: dense candidates from a flat index of those vectors held in
         // memory for this call (`dredge mine --doc-vectors`).
@@ -772,6 +793,9 @@ impl PyIndex {
             }
         };
         let mut mining = Mining::new(index, &spec, config).map_err(to_py)?;
+        if let Some(teacher) = teacher {
+            mining = mining.with_teacher(teacher);
+        }
         if spec.dense_spec().is_some() {
             if let Some(array) = query_vectors {
                 let ids = query_ids
@@ -887,6 +911,8 @@ fn mine_config(config: Option<&Bound<'_, PyDict>>) -> PyResult<MineConfig> {
             _ => Sampling::Top,
         },
         seed: opt(config, "seed")?.unwrap_or(defaults.seed),
+        report_sampled: opt(config, "report_queries")?.unwrap_or(defaults.report_sampled),
+        report_worst: opt(config, "report_worst")?.unwrap_or(defaults.report_worst),
         on_short: match choice(
             "on_short",
             text("on_short", "keep")?,
