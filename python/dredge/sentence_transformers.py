@@ -18,8 +18,22 @@ sentence-transformers' order. ``sampling_strategy="random"`` draws with Python's
 call gives its draws. Scores are computed in float32 by dredge's kernels rather
 than torch's: candidates whose scores tie within rounding may come in another order.
 
-Not supported (a clear error, never ignored): ``cross_encoder`` rescoring, and models
-whose similarity is not cosine or dot product.
+``cross_encoder`` (any object with sentence-transformers' ``CrossEncoder.predict``)
+rescores exactly when sentence-transformers 5.7.0 does, when ``absolute_margin``,
+``relative_margin`` or ``max_score`` is given (without one it is ignored, as there).
+Each distinct query's ``range_max + max_positives`` bi-encoder candidates, its
+positives and any padding (index -1, the corpus's last text) included, are scored in
+one ``cross_encoder.predict(pairs, batch_size=batch_size, convert_to_tensor=True,
+pool=pool)`` call per query (``pool`` from ``cross_encoder.start_multi_process_pool``
+under ``use_multi_process``), then every (anchor, positive) pair in one call. The
+positives are masked afterwards; the margins (against the query's lowest positive
+cross-encoder score), ``max_score``/``min_score``, the ranking for the rank window
+and the sampling, and ``output_scores`` all use the cross-encoder's scores: the
+candidates' as float32, the positives' in the dtype ``predict`` returns (float32 or
+float64; a tensor, array or list is accepted; one score per pair is required).
+
+Not supported (a clear error, never ignored): models whose similarity is not cosine
+or dot product.
 """
 
 from __future__ import annotations
@@ -59,6 +73,28 @@ def _encode(model: Any, texts: List[str], kind: str, batch_size: int, prompt_nam
     if hasattr(vectors, "detach"):  # a tensor from a model that ignores convert_to_numpy
         vectors = vectors.detach().cpu().numpy()
     return np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+
+
+def _predict(cross_encoder: Any, pairs: List[tuple], batch_size: int, pool) -> np.ndarray:
+    """The cross-encoder's scores of (query, passage) pairs, asked for as
+    sentence-transformers' `mine_hard_negatives` asks (a tensor, the batch size, the pool),
+    as a 1-D float32 or float64 array (a tensor or array-like is accepted; float16 and
+    bfloat16 are widened to float32)."""
+    values = cross_encoder.predict(pairs, batch_size=batch_size, convert_to_tensor=True, pool=pool)
+    if hasattr(values, "detach"):
+        values = values.detach().cpu()
+        if str(values.dtype) not in ("torch.float32", "torch.float64"):
+            values = values.float()
+        values = values.numpy()
+    values = np.asarray(values)
+    if values.dtype != np.float64:
+        values = values.astype(np.float32)
+    if values.shape != (len(pairs),):
+        raise ValueError(
+            f"cross_encoder.predict returned scores of shape {values.shape} for {len(pairs)} pairs; "
+            "mine_hard_negatives needs one score per pair (a single-label cross-encoder)"
+        )
+    return values
 
 
 def _columns(dataset: Any, names: List[str]) -> dict:
@@ -129,11 +165,6 @@ def mine_hard_negatives(
     arguments, defaults and output ``datasets.Dataset`` (see the module docs)."""
     from datasets import Dataset
 
-    if cross_encoder is not None:
-        raise NotImplementedError(
-            "dredge's mine_hard_negatives does not rescore with a cross_encoder yet; "
-            "use sentence_transformers.util.mine_hard_negatives for that"
-        )
     if len(dataset) == 0:
         raise ValueError("The dataset is empty. Please provide a non-empty dataset.")
     if faiss_batch_size <= 0:
@@ -249,6 +280,25 @@ def mine_hard_negatives(
     positives = [corpus[d] for d in flat_positives]
     all_queries = [queries[q] for q in rows]
 
+    if cross_encoder is not None and (
+        absolute_margin is not None or relative_margin is not None or max_score is not None
+    ):
+        pool = None
+        if use_multi_process:
+            pool = cross_encoder.start_multi_process_pool(
+                target_devices=None if isinstance(use_multi_process, bool) else use_multi_process
+            )
+        try:
+            for q in range(n_queries):
+                # Every candidate, positives and padding (index -1, the last text) included,
+                # one call per query, as sentence-transformers does.
+                passages = [corpus[d] for d in indices[q]]
+                scores[q] = _predict(cross_encoder, [(queries[q], p) for p in passages], batch_size, pool)
+            positive_scores = _predict(cross_encoder, list(zip(all_queries, positives)), batch_size, pool)
+        finally:
+            if pool is not None:
+                cross_encoder.stop_multi_process_pool(pool)
+
     scores[indices == -1] = _NEG_INF
     if not include_positives:
         padded = np.full((n_queries, max(n_positives)), -2, dtype=np.int64)
@@ -257,7 +307,9 @@ def mine_hard_negatives(
         scores[(indices[:, :, None] == padded[:, None, :]).any(axis=2)] = _NEG_INF
     if absolute_margin is not None or relative_margin is not None:
         starts = np.concatenate([[0], np.cumsum(n_positives)[:-1]]).astype(np.int64)
-        lowest = np.minimum.reduceat(positive_scores, starts).astype(np.float32)
+        # In the positive scores' own dtype (float32, or float64 from a cross-encoder that
+        # gives it), compared with the float32 candidate scores as torch promotes.
+        lowest = np.minimum.reduceat(positive_scores, starts)
         if absolute_margin is not None:
             scores[scores + np.float32(absolute_margin) > lowest[:, None]] = _NEG_INF
         if relative_margin is not None:

@@ -11,6 +11,7 @@ import pathlib
 import random
 import sys
 
+import numpy as np
 import pytest
 
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
@@ -81,7 +82,19 @@ def test_same_rows_as_sentence_transformers(inputs, name, setting):
     seed = kwargs.pop("seed", None)
     if seed is not None:
         random.seed(seed)
+    cross_encoder = None
+    if str(kwargs.get("cross_encoder", "")).startswith("standin"):
+        from st_standin import TokenOverlapCrossEncoder
+
+        dtype = kwargs["cross_encoder"].partition("-")[2] or "float32"
+        cross_encoder = kwargs["cross_encoder"] = TokenOverlapCrossEncoder(dtype)
     result = mine_hard_negatives(dataset, model, verbose=False, **kwargs)
+    if cross_encoder is not None:
+        # Called as sentence-transformers called it: the same calls, sizes, arguments and
+        # pairs (each call's pairs compared as a sorted digest, so candidates whose
+        # bi-encoder scores tie may come in another order within a call).
+        recorded = json.loads((FIXTURES / "st" / "cross_encoder_calls.json").read_text())[name]
+        assert cross_encoder.calls == recorded, name
     # The column types sentence-transformers' Dataset.from_dict gives the same columns.
     datasets = datasets_or_fail()
     assert result.features == datasets.Dataset.from_dict(result.to_dict()).features, name
@@ -92,11 +105,34 @@ def test_same_rows_as_sentence_transformers(inputs, name, setting):
         assert close(a, b), (name, i, a, b)
 
 
-def test_cross_encoder_is_refused(inputs):
+def test_cross_encoder_predict_is_used_as_given(inputs):
+    """Any object with `predict` rescores, called with sentence-transformers' arguments;
+    a list answer (convert_to_tensor ignored) is taken, a wrong shape is an error."""
+    from st_standin import TokenOverlapCrossEncoder
+
     from dredge.sentence_transformers import mine_hard_negatives
 
     model, dataset, _ = inputs
-    with pytest.raises(NotImplementedError, match="cross_encoder"):
-        mine_hard_negatives(dataset, model, cross_encoder=object(), verbose=False)
+
+    class Plain(TokenOverlapCrossEncoder):
+        def predict(self, sentences, **kwargs):
+            self.calls.append(sorted(kwargs.items()))
+            return [float(self.score(q, p)) for q, p in sentences]
+
+    plain, standin = Plain(), TokenOverlapCrossEncoder()
+    args = dict(max_score=0.2, output_format="labeled-pair", output_scores=True, batch_size=8, verbose=False)
+    result = mine_hard_negatives(dataset, model, cross_encoder=plain, **args)
+    assert plain.calls and all(c == [("batch_size", 8), ("convert_to_tensor", True), ("pool", None)] for c in plain.calls)
+    # Python floats are float64, as the float64 stand-in's scores: the same rows.
+    expected = mine_hard_negatives(dataset, model, cross_encoder=TokenOverlapCrossEncoder("float64"), **args)
+    assert result.to_dict() == expected.to_dict()
+    assert result.to_dict() != mine_hard_negatives(dataset, model, cross_encoder=standin, **args).to_dict()
+
+    class TwoLabels:
+        def predict(self, sentences, **kwargs):
+            return np.zeros((len(sentences), 2), dtype=np.float32)
+
+    with pytest.raises(ValueError, match="one score per pair"):
+        mine_hard_negatives(dataset, model, cross_encoder=TwoLabels(), relative_margin=0.1, verbose=False)
     with pytest.raises(ValueError, match="num_negatives must be at least 1"):
-        mine_hard_negatives(dataset, model, num_negatives=0, verbose=False)
+        mine_hard_negatives(dataset, model, cross_encoder=TwoLabels(), num_negatives=0, verbose=False)
