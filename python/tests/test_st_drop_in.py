@@ -1,6 +1,8 @@
 """dredge.sentence_transformers.mine_hard_negatives against sentence-transformers'
 own output (fixtures/st, made by fixtures/make_st_fixtures.py with the library and
-the same cached embeddings; see fixtures/st/settings.json for versions).
+the same cached embeddings, and for the `ce_*` settings the same stand-in
+cross-encoder, whose `predict` calls must be the library's too; see
+fixtures/st/settings.json for versions).
 
 Every row must be the library's: the same texts in the same order, the scores (dredge's
 float32 kernels against torch's) equal within 2e-6."""
@@ -122,7 +124,8 @@ def test_cross_encoder_predict_is_used_as_given(inputs):
     plain, standin = Plain(), TokenOverlapCrossEncoder()
     args = dict(max_score=0.2, output_format="labeled-pair", output_scores=True, batch_size=8, verbose=False)
     result = mine_hard_negatives(dataset, model, cross_encoder=plain, **args)
-    assert plain.calls and all(c == [("batch_size", 8), ("convert_to_tensor", True), ("pool", None)] for c in plain.calls)
+    expected_kwargs = [("batch_size", 8), ("convert_to_tensor", True), ("pool", None)]
+    assert plain.calls and all(c == expected_kwargs for c in plain.calls)
     # Python floats are float64, as the float64 stand-in's scores: the same rows.
     expected = mine_hard_negatives(dataset, model, cross_encoder=TokenOverlapCrossEncoder("float64"), **args)
     assert result.to_dict() == expected.to_dict()
