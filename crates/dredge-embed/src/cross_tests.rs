@@ -528,15 +528,14 @@ fn progress_reaches_the_total_and_teachers_score_pairs() {
     }
     .write(bi.path())
     .unwrap();
-    let encoder = Encoder::load(
-        bi.path(),
-        &EncoderOptions {
-            query_prefix: Some("query: ".into()),
-            ..EncoderOptions::default()
-        },
-    )
-    .unwrap();
-    let teacher: &dyn Teacher = &encoder;
+    let options = EncoderOptions {
+        query_prefix: Some("query: ".into()),
+        ..EncoderOptions::default()
+    };
+    let encoder = Encoder::load(bi.path(), &options).unwrap();
+    let bi_teacher =
+        crate::BiEncoderTeacher::new(Encoder::load(bi.path(), &options).unwrap(), "tiny");
+    let teacher: &dyn Teacher = &bi_teacher;
     assert_eq!(teacher.kind(), TeacherKind::BiEncoder);
     let scores = teacher.score_pairs(&PAIRS).unwrap();
     for ((q, p), score) in PAIRS.iter().zip(&scores) {
