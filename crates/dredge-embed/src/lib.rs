@@ -46,6 +46,7 @@ mod config;
 mod encoder;
 mod error;
 mod kernels;
+mod quant;
 #[doc(hidden)]
 pub mod testing;
 
@@ -55,5 +56,6 @@ pub use encoder::{
 };
 pub use error::{Error, Result};
 pub use kernels::{KERNELS_ENV, Kernels};
+pub use quant::Precision;
 #[cfg(test)]
 mod tests;
