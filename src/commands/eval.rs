@@ -124,6 +124,7 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
     let index = Index::open(index_path)?
         .with_encoder_settings(r.dense.encoder_settings())
         .one_shard_at_a_time(r.shards.one_shard_at_a_time);
+    r.dense.warn_precision(&index);
     check_same_corpus(data, &index)?;
     let docs = index.docs();
     let modes = modes(args, &index)?;

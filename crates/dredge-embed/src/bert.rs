@@ -396,9 +396,12 @@ impl Bert {
         self.attention(kernels, qkv, offsets, &mut ws.context[..tokens * h]);
 
         let projected = &mut ws.projected[..tokens * h];
-        layer
-            .attention_out
-            .product_with(kernels, projected, &ws.context[..tokens * h], &mut ws.int8);
+        layer.attention_out.product_with(
+            kernels,
+            projected,
+            &ws.context[..tokens * h],
+            &mut ws.int8,
+        );
         let norm = &layer.attention_norm;
         layer_norm(
             kernels,

@@ -325,16 +325,20 @@ impl QuantizedMatrix {
         let row_tasks = tokens.div_ceil(ROWS_PER_TASK);
         let panel_tasks = self.panels().div_ceil(PANELS_PER_TASK);
         let dst = SharedMut(dst.as_mut_ptr());
-        (0..row_tasks * panel_tasks).into_par_iter().for_each_init(
-            Vec::new,
-            |ints, task| {
+        (0..row_tasks * panel_tasks)
+            .into_par_iter()
+            .for_each_init(Vec::new, |ints, task| {
                 let (rt, pt) = (task / panel_tasks, task % panel_tasks);
                 let rows = rt * ROWS_PER_TASK..((rt + 1) * ROWS_PER_TASK).min(tokens);
-                let panels =
-                    pt * PANELS_PER_TASK..((pt + 1) * PANELS_PER_TASK).min(self.panels());
+                let panels = pt * PANELS_PER_TASK..((pt + 1) * PANELS_PER_TASK).min(self.panels());
                 let width = panels.len() * PANEL;
                 ints.resize(rows.len() * width, 0);
-                self.ints(path, &qx[rows.start * k_pad..rows.end * k_pad], panels.clone(), ints);
+                self.ints(
+                    path,
+                    &qx[rows.start * k_pad..rows.end * k_pad],
+                    panels.clone(),
+                    ints,
+                );
                 for (r, row) in rows.clone().enumerate() {
                     let first = panels.start * PANEL;
                     let last = (panels.end * PANEL).min(self.out);
@@ -365,8 +369,7 @@ impl QuantizedMatrix {
                         }
                     }
                 }
-            },
-        );
+            });
     }
 
     /// The exact integer products of the quantized rows `qx` (each `4 * k4` wide)
@@ -548,7 +551,8 @@ mod x86 {
                         // at most 2 * 127 * 127 in i16, then pairs of pairs in i32.
                         let signed = _mm256_sign_epi8(wv[j][h], a);
                         let pairs = _mm256_maddubs_epi16(magnitude, signed);
-                        acc[i][j][h] = _mm256_add_epi32(acc[i][j][h], _mm256_madd_epi16(pairs, ones));
+                        acc[i][j][h] =
+                            _mm256_add_epi32(acc[i][j][h], _mm256_madd_epi16(pairs, ones));
                     }
                 }
             }
@@ -559,7 +563,9 @@ mod x86 {
                     let at = i * width + column + j * PANEL + h * 8;
                     assert!(at + 8 <= out.len());
                     // SAFETY: just checked.
-                    unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(at) as *mut _, acc[i][j][h]) };
+                    unsafe {
+                        _mm256_storeu_si256(out.as_mut_ptr().add(at) as *mut _, acc[i][j][h])
+                    };
                 }
             }
         }
@@ -599,12 +605,26 @@ mod x86 {
                         // instructions (the caller's promise).
                         unsafe {
                             if mr == $mr && nb == $nb {
-                                $block::<$mr, $nb>(m, std::array::from_fn(|i| row(r + i)), p, tail, width, column);
+                                $block::<$mr, $nb>(
+                                    m,
+                                    std::array::from_fn(|i| row(r + i)),
+                                    p,
+                                    tail,
+                                    width,
+                                    column,
+                                );
                             } else {
                                 for i in 0..mr {
                                     let tail = &mut out[(r + i) * width..];
                                     for j in 0..nb {
-                                        $block::<1, 1>(m, [row(r + i)], p + j, tail, width, column + j * PANEL);
+                                        $block::<1, 1>(
+                                            m,
+                                            [row(r + i)],
+                                            p + j,
+                                            tail,
+                                            width,
+                                            column + j * PANEL,
+                                        );
                                     }
                                 }
                             }
@@ -654,7 +674,9 @@ mod tests {
                 q[r * k + c] = if max == 0.0 {
                     0
                 } else {
-                    (row[c] * (127.0 / max)).round_ties_even().clamp(-127.0, 127.0) as i8
+                    (row[c] * (127.0 / max))
+                        .round_ties_even()
+                        .clamp(-127.0, 127.0) as i8
                 };
             }
         }
@@ -673,13 +695,26 @@ mod tests {
     fn every_int8_path_gives_the_exact_integer_products() {
         // Shapes below, at and past the tiles (6 rows x 4 panels, 4 rows x 1 panel),
         // widths not a multiple of 4, and MiniLM's (384 -> 1536, 1536 -> 384).
-        let shapes = [(1, 4, 1), (7, 13, 17), (13, 40, 70), (50, 384, 130), (20, 1536, 384), (9, 384, 1536)];
-        let paths: Vec<Int8Path> = Int8Path::ALL.into_iter().filter(|p| p.is_supported()).collect();
+        let shapes = [
+            (1, 4, 1),
+            (7, 13, 17),
+            (13, 40, 70),
+            (50, 384, 130),
+            (20, 1536, 384),
+            (9, 384, 1536),
+        ];
+        let paths: Vec<Int8Path> = Int8Path::ALL
+            .into_iter()
+            .filter(|p| p.is_supported())
+            .collect();
         assert!(paths.contains(&Int8Path::Portable));
         #[cfg(target_arch = "x86_64")]
         if std::env::var_os("CI").is_some() {
             // CI runs on x86-64 machines with AVX2 at least.
-            assert!(paths.contains(&Int8Path::Avx2), "CI must exercise the AVX2 path");
+            assert!(
+                paths.contains(&Int8Path::Avx2),
+                "CI must exercise the AVX2 path"
+            );
         }
         for (i, &(rows, k, out)) in shapes.iter().enumerate() {
             let weight = values(out * k, 11 + i as u64, 0.2);
@@ -694,7 +729,9 @@ mod tests {
             }
             let m = QuantizedMatrix::new(&weight, out, k);
             for o in 0..out {
-                let max = weight[o * k..(o + 1) * k].iter().fold(0f32, |a, v| a.max(v.abs()));
+                let max = weight[o * k..(o + 1) * k]
+                    .iter()
+                    .fold(0f32, |a, v| a.max(v.abs()));
                 assert_eq!(m.scale(o), max / 127.0);
                 assert!((0..k).any(|c| m.weight_q(o, c).abs() == 127));
             }
@@ -705,12 +742,21 @@ mod tests {
             for &path in &paths {
                 quantize_activations(path, &x, k, k_pad, &mut scratch);
                 for r in 0..rows {
-                    assert_eq!(&scratch.values[r * k_pad..r * k_pad + k], &q[r * k..(r + 1) * k], "{path:?} row {r}");
+                    assert_eq!(
+                        &scratch.values[r * k_pad..r * k_pad + k],
+                        &q[r * k..(r + 1) * k],
+                        "{path:?} row {r}"
+                    );
                     assert_eq!(scratch.scales[r], s[r], "{path:?} scale {r}");
                 }
                 let width = m.panels() * PANEL;
                 let mut ints = vec![0i32; rows * width];
-                m.ints(path, &scratch.values[..rows * k_pad], 0..m.panels(), &mut ints);
+                m.ints(
+                    path,
+                    &scratch.values[..rows * k_pad],
+                    0..m.panels(),
+                    &mut ints,
+                );
                 for r in 0..rows {
                     for o in 0..out {
                         assert_eq!(
@@ -739,12 +785,18 @@ mod tests {
                         let xmax = f64::from(s[r]) * 127.0;
                         let wmax = f64::from(m.scale(o)) * 127.0;
                         let bound = k as f64 * (xmax * wmax / 127.0) * 1.01 + 1e-5;
-                        assert!((f64::from(got) - float).abs() <= bound, "{path:?} ({r}, {o}) {got} {float}");
+                        assert!(
+                            (f64::from(got) - float).abs() <= bound,
+                            "{path:?} ({r}, {o}) {got} {float}"
+                        );
                     }
                 }
                 outputs.push(dst);
             }
-            assert!(outputs.windows(2).all(|w| w[0] == w[1]), "paths differ on {rows}x{k}x{out}");
+            assert!(
+                outputs.windows(2).all(|w| w[0] == w[1]),
+                "paths differ on {rows}x{k}x{out}"
+            );
         }
     }
 
@@ -767,7 +819,11 @@ mod tests {
             assert_eq!(Int8Path::of(Kernels::Avx2), Int8Path::Avx2);
         }
         if Kernels::Avx512.is_supported() {
-            let want = if Int8Path::Vnni.is_supported() { Int8Path::Vnni } else { Int8Path::Avx2 };
+            let want = if Int8Path::Vnni.is_supported() {
+                Int8Path::Vnni
+            } else {
+                Int8Path::Avx2
+            };
             assert_eq!(Int8Path::of(Kernels::Avx512), want);
         }
     }

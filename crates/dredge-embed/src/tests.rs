@@ -546,7 +546,10 @@ fn check_int8_against_reference(model: TinyModel, floor: f64) -> f64 {
                 for i in 0..TEXTS.len() {
                     let other: Vec<f64> = first.row(i).iter().map(|v| f64::from(*v)).collect();
                     let cos = cosine(matrix.row(i), &other);
-                    assert!(cos > 0.9999, "int8 on {kernels} differs: text {i} at cosine {cos}");
+                    assert!(
+                        cos > 0.9999,
+                        "int8 on {kernels} differs: text {i} at cosine {cos}"
+                    );
                 }
             }
         }
