@@ -192,16 +192,45 @@ fn quantize_rows_impl<const L: usize>(
     }
 }
 
+/// `y = ints * sx * scales (+ bias)` for one row of a product.
+#[inline(always)]
+fn dequantize_row(ints: &[i32], out: &mut [f32], sx: f32, scales: &[f32], bias: Option<&[f32]>) {
+    match bias {
+        Some(b) => {
+            for (((o, &s), &w), &b) in out.iter_mut().zip(ints).zip(scales).zip(b) {
+                *o = s as f32 * sx * w + b;
+            }
+        }
+        None => {
+            for ((o, &s), &w) in out.iter_mut().zip(ints).zip(scales) {
+                *o = s as f32 * sx * w;
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn quantize_rows_avx2(x: &[f32], k: usize, k_pad: usize, q: &mut [i8], scales: &mut [f32]) {
-    quantize_rows_impl::<8>(x, k, k_pad, q, scales)
+fn dequantize_row_avx2(
+    ints: &[i32],
+    out: &mut [f32],
+    sx: f32,
+    scales: &[f32],
+    bias: Option<&[f32]>,
+) {
+    dequantize_row(ints, out, sx, scales, bias)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn quantize_rows_avx512(x: &[f32], k: usize, k_pad: usize, q: &mut [i8], scales: &mut [f32]) {
-    quantize_rows_impl::<16>(x, k, k_pad, q, scales)
+fn dequantize_row_avx512(
+    ints: &[i32],
+    out: &mut [f32],
+    sx: f32,
+    scales: &[f32],
+    bias: Option<&[f32]>,
+) {
+    dequantize_row(ints, out, sx, scales, bias)
 }
 
 /// Activations quantized for a product, kept from one product to the next.
@@ -228,13 +257,13 @@ fn quantize_activations(path: Int8Path, x: &[f32], k: usize, k_pad: usize, scrat
             // The three compilations give the same values (see `round`).
             #[cfg(target_arch = "x86_64")]
             Int8Path::Vnni if Kernels::Avx512.is_supported() => {
-                // SAFETY: the CPU has AVX-512F, AVX2 and FMA (just checked).
-                unsafe { quantize_rows_avx512(x, k, k_pad, q, s) }
+                // SAFETY: the CPU has AVX-512F (just checked).
+                unsafe { x86::quantize_rows_avx512(x, k, k_pad, q, s) }
             }
             #[cfg(target_arch = "x86_64")]
             Int8Path::Vnni | Int8Path::Avx2 if Kernels::Avx2.is_supported() => {
-                // SAFETY: the CPU has AVX2 and FMA (just checked).
-                unsafe { quantize_rows_avx2(x, k, k_pad, q, s) }
+                // SAFETY: the CPU has AVX2 (just checked).
+                unsafe { x86::quantize_rows_avx2(x, k, k_pad, q, s) }
             }
             _ => quantize_rows_impl::<8>(x, k, k_pad, q, s),
         });
@@ -351,22 +380,21 @@ impl QuantizedMatrix {
                             last - first,
                         )
                     };
-                    let sums = &ints[r * width..r * width + (last - first)];
+                    let ints = &ints[r * width..r * width + (last - first)];
                     let scales = &self.scales[first..last];
-                    let sx = sx[row];
-                    match bias {
-                        Some(b) => {
-                            for (((o, &s), &w), &b) in
-                                out.iter_mut().zip(sums).zip(scales).zip(&b[first..last])
-                            {
-                                *o = s as f32 * sx * w + b;
-                            }
+                    let bias = bias.map(|b| &b[first..last]);
+                    match path {
+                        #[cfg(target_arch = "x86_64")]
+                        Int8Path::Vnni if Kernels::Avx512.is_supported() => {
+                            // SAFETY: the CPU has AVX-512F, AVX2 and FMA (just checked).
+                            unsafe { dequantize_row_avx512(ints, out, sx[row], scales, bias) }
                         }
-                        None => {
-                            for ((o, &s), &w) in out.iter_mut().zip(sums).zip(scales) {
-                                *o = s as f32 * sx * w;
-                            }
+                        #[cfg(target_arch = "x86_64")]
+                        Int8Path::Vnni | Int8Path::Avx2 if Kernels::Avx2.is_supported() => {
+                            // SAFETY: the CPU has AVX2 and FMA (just checked).
+                            unsafe { dequantize_row_avx2(ints, out, sx[row], scales, bias) }
                         }
+                        _ => dequantize_row(ints, out, sx[row], scales, bias),
                     }
                 }
             });
@@ -638,6 +666,114 @@ mod x86 {
     }
 
     tiled!(ints_vnni, block_vnni, "avx512f,avx512bw,avx512vnni", 6, 4);
+
+    /// `quantize_rows_impl` with AVX-512F: `vcvtps2dq` rounds to nearest, ties to
+    /// even (the default MXCSR mode, which Rust never changes), as `round` does,
+    /// and `vpmovsdb` narrows to bytes; the values are within [-127, 127] already.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn quantize_rows_avx512(
+        x: &[f32],
+        k: usize,
+        k_pad: usize,
+        q: &mut [i8],
+        scales: &mut [f32],
+    ) {
+        for ((row, out), scale) in x
+            .chunks_exact(k)
+            .zip(q.chunks_exact_mut(k_pad))
+            .zip(scales.iter_mut())
+        {
+            let mut lanes = _mm512_setzero_ps();
+            let chunks = row.chunks_exact(16);
+            let tail = chunks.remainder();
+            for c in chunks.clone() {
+                // SAFETY: `c` holds 16 floats.
+                let v = unsafe { _mm512_loadu_ps(c.as_ptr()) };
+                lanes = _mm512_max_ps(lanes, _mm512_abs_ps(v));
+            }
+            let max = tail
+                .iter()
+                .fold(_mm512_reduce_max_ps(lanes), |m, v| m.max(v.abs()));
+            out[k..].fill(0);
+            if max.is_nan() || max == 0.0 {
+                out[..k].fill(0);
+                *scale = 0.0;
+                continue;
+            }
+            let inv = 127.0 / max;
+            let vinv = _mm512_set1_ps(inv);
+            for (c, o) in chunks.zip(out.chunks_exact_mut(16)) {
+                // SAFETY: `c` holds 16 floats, `o` 16 bytes.
+                unsafe {
+                    let v = _mm512_mul_ps(_mm512_loadu_ps(c.as_ptr()), vinv);
+                    let b = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(v));
+                    _mm_storeu_si128(o.as_mut_ptr() as *mut _, b);
+                }
+            }
+            let done = k - tail.len();
+            for (o, v) in out[done..k].iter_mut().zip(tail) {
+                *o = super::round(v * inv).clamp(-127.0, 127.0) as i32 as i8;
+            }
+            *scale = max / 127.0;
+        }
+    }
+
+    /// `quantize_rows_impl` with AVX2 (see `quantize_rows_avx512`): `vcvtps2dq`,
+    /// then `vpackssdw` and `vpacksswb`, whose bytes 0-3 of each 128-bit lane are
+    /// the 8 values.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn quantize_rows_avx2(
+        x: &[f32],
+        k: usize,
+        k_pad: usize,
+        q: &mut [i8],
+        scales: &mut [f32],
+    ) {
+        let magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+        for ((row, out), scale) in x
+            .chunks_exact(k)
+            .zip(q.chunks_exact_mut(k_pad))
+            .zip(scales.iter_mut())
+        {
+            let mut lanes = _mm256_setzero_ps();
+            let chunks = row.chunks_exact(8);
+            let tail = chunks.remainder();
+            for c in chunks.clone() {
+                // SAFETY: `c` holds 8 floats.
+                let v = unsafe { _mm256_loadu_ps(c.as_ptr()) };
+                lanes = _mm256_max_ps(lanes, _mm256_and_ps(v, magnitude));
+            }
+            let mut eight = [0f32; 8];
+            // SAFETY: `eight` holds 8 floats.
+            unsafe { _mm256_storeu_ps(eight.as_mut_ptr(), lanes) };
+            let max = eight.iter().chain(tail).fold(0f32, |m, v| m.max(v.abs()));
+            out[k..].fill(0);
+            if max.is_nan() || max == 0.0 {
+                out[..k].fill(0);
+                *scale = 0.0;
+                continue;
+            }
+            let inv = 127.0 / max;
+            let vinv = _mm256_set1_ps(inv);
+            for (c, o) in chunks.zip(out.chunks_exact_mut(8)) {
+                // SAFETY: `c` holds 8 floats, `o` 8 bytes.
+                unsafe {
+                    let v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(c.as_ptr()), vinv));
+                    let words = _mm256_packs_epi32(v, v);
+                    let bytes = _mm256_packs_epi16(words, words);
+                    let lo = _mm_cvtsi128_si32(_mm256_castsi256_si128(bytes));
+                    let hi = _mm_cvtsi128_si32(_mm256_extracti128_si256::<1>(bytes));
+                    std::ptr::write_unaligned(o.as_mut_ptr() as *mut i32, lo);
+                    std::ptr::write_unaligned(o.as_mut_ptr().add(4) as *mut i32, hi);
+                }
+            }
+            let done = k - tail.len();
+            for (o, v) in out[done..k].iter_mut().zip(tail) {
+                *o = super::round(v * inv).clamp(-127.0, 127.0) as i32 as i8;
+            }
+            *scale = max / 127.0;
+        }
+    }
     tiled!(ints_avx2, block_avx2, "avx2", 4, 1);
 }
 
