@@ -43,8 +43,8 @@ pub enum Precision {
     #[default]
     Fp32,
     /// int8 weights (per output channel) and activations (per token), products
-    /// added up in int32; about 1.5x faster where the CPU has AVX-512 VNNI, cosine
-    /// to the float32 vectors about 0.999.
+    /// added up in int32: about twice as fast where the CPU has AVX-512 VNNI; on
+    /// SciFact's passages, cosine 0.9976 mean (0.9953 min) to the float32 vectors.
     Int8,
 }
 
