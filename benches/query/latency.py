@@ -38,7 +38,8 @@ def read_queries(path, limit):
 def dredge_side(args):
     import dredge
 
-    index = dredge.Index(args.index, precision=args.precision)
+    options = {"precision": args.precision} if args.precision else {}
+    index = dredge.Index(args.index, **options)
     manifest = index.manifest
     recorded = next(iter(manifest["components"]["dense"].values()))["encoder"]
 

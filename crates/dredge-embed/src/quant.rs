@@ -478,6 +478,8 @@ impl SharedMut {
 }
 
 #[cfg(target_arch = "x86_64")]
+// The register tiles read best as `acc[i][j]`.
+#[allow(clippy::needless_range_loop)]
 mod x86 {
     use std::arch::x86_64::*;
     use std::ops::Range;

@@ -369,8 +369,8 @@ impl PyIndex {
         hnsw_m: usize,
         hnsw_ef_construction: usize,
         hnsw_seed: u64,
-        precision: &str,
         shard: Option<String>,
+        precision: &str,
     ) -> PyResult<Self> {
         let shard = match shard {
             Some(s) => Some(s.parse::<dredge_index::ShardSpec>().map_err(value_error)?),
