@@ -560,7 +560,13 @@ impl PyIndex {
                 data,
             }
         });
-        let matrix = self.vectors_for(py, &spec, &queries, given)?;
+        // Without a given vector the retriever encodes the text with its own
+        // encoder, loaded once and kept with the cached retriever (the index's
+        // `query_vectors` would load the model again for every query).
+        let matrix = match given {
+            Some(_) => self.vectors_for(py, &spec, &queries, given)?,
+            None => None,
+        };
         let hits = py
             .detach(|| {
                 retriever.search(
