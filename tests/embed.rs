@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use dredge_core::read_vectors;
-use dredge_embed::{Encoder, EncoderOptions, Kernels};
+use dredge_embed::{Encoder, EncoderOptions, Kernels, Precision};
 use serde_json::Value;
 
 use crate::support::{run_err, run_ok, sample_dataset, shared_dir};
@@ -284,6 +284,124 @@ fn dredge_kernels_forces_a_path_and_rejects_unknown_ones() {
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(
         err.contains("DREDGE_KERNELS=sse: unknown kernels `sse` (portable, avx2 or avx512)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn minilm_in_int8_stays_close_to_the_reference_on_every_kernel_path() {
+    let Some((model, reference)) = shared_model("all-MiniLM-L6-v2") else {
+        return;
+    };
+    let reference = read_reference(&reference);
+    let texts: Vec<&str> = reference.iter().map(|(t, _)| t.as_str()).collect();
+    let options = EncoderOptions {
+        precision: Precision::Int8,
+        ..EncoderOptions::default()
+    };
+    for kernels in Kernels::supported() {
+        let encoder = Encoder::load(&model, &options)
+            .unwrap()
+            .with_kernels(kernels)
+            .unwrap();
+        let (batched, _) = encoder.encode_passages(&texts, &mut |_| {}).unwrap();
+        for (i, (text, expected)) in reference.iter().enumerate() {
+            let cos = cosine(batched.row(i), expected);
+            // BENCHMARKS.md: 0.998 mean over SciFact's passages.
+            assert!(
+                (0.99..0.999_999).contains(&cos),
+                "int8 {kernels}: text {i} {text:?}: cosine {cos} to the float reference"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_index_records_its_precision_and_encodes_queries_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = dir.path().join("tiny");
+    dredge_embed::testing::TinyModel::default()
+        .write(&tiny)
+        .unwrap();
+    let (tiny, sample) = (tiny.to_str().unwrap(), sample_dataset());
+    let sample = sample.to_str().unwrap();
+    let index = |precision: Option<&str>, name: &str| {
+        let out = dir.path().join(name);
+        let mut args = vec!["index", "--corpus", sample, "--model", tiny, "--out"];
+        args.push(out.to_str().unwrap());
+        if let Some(p) = precision {
+            args.extend(["--precision", p]);
+        }
+        run_ok(&args);
+        let manifest: Value =
+            serde_json::from_str(&fs_err::read_to_string(out.join("manifest.json")).unwrap())
+                .unwrap();
+        let encoder = manifest["components"]["dense"]["default"]["encoder"].clone();
+        (out, encoder)
+    };
+    let (int8, recorded) = index(Some("int8"), "int8");
+    assert_eq!(recorded["precision"], "int8", "{recorded}");
+    let (fp32, recorded) = index(None, "fp32");
+    assert_eq!(recorded["precision"], "fp32", "{recorded}");
+
+    // A manifest without the field (written before precisions) reads as fp32.
+    let manifest = fp32.join("manifest.json");
+    let mut value: Value =
+        serde_json::from_str(&fs_err::read_to_string(&manifest).unwrap()).unwrap();
+    value["components"]["dense"]["default"]["encoder"]
+        .as_object_mut()
+        .unwrap()
+        .remove("precision");
+    fs_err::write(&manifest, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+
+    let search = |index: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "search",
+            "--index",
+            index.to_str().unwrap(),
+            "--mode",
+            "dense",
+            "--exact",
+        ];
+        args.extend(["--query", "the cat sat on the mat", "--format", "json"]);
+        args.extend(extra);
+        let out = run_ok(&args);
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    // Queries of an index are encoded in its precision: the vectors of the
+    // documents and those of the query come from the same arithmetic.
+    let (int8_hits, quiet) = search(&int8, &[]);
+    assert!(!quiet.contains("warning"), "{quiet}");
+    let (same, _) = search(&int8, &["--precision", "int8"]);
+    assert_eq!(same, int8_hits);
+    let (fp32_hits, quiet) = search(&fp32, &[]);
+    assert!(!quiet.contains("warning"), "{quiet}");
+    assert_ne!(int8_hits, fp32_hits, "int8 scores equal to fp32 ones");
+    // Another precision than the index's is allowed, with a warning.
+    let (mixed, warned) = search(&fp32, &["--precision", "int8"]);
+    assert!(
+        warned.contains(
+            "warning: queries encoded in int8 while the index's vectors were made in fp32"
+        ),
+        "{warned}"
+    );
+    assert_ne!(mixed, fp32_hits);
+    let err = run_err(&[
+        "search",
+        "--index",
+        int8.to_str().unwrap(),
+        "--mode",
+        "dense",
+        "--query",
+        "cat",
+        "--precision",
+        "int4",
+    ]);
+    assert!(
+        err.contains("unknown precision `int4` (fp32 or int8)"),
         "{err}"
     );
 }

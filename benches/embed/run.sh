@@ -5,6 +5,12 @@
 #   benches/embed/run.sh quality    SciFact corpus + queries with `dredge embed`: cosine to
 #                                   the shared sentence-transformers vectors, nDCG@10 of
 #                                   exact search (dredge eval), for ours and the reference
+#   benches/embed/run.sh int8       SciFact corpus + queries with `dredge embed --precision
+#                                   int8`: cosine to the float32 vectors (the shared
+#                                   sentence-transformers ones, which dredge's fp32 equals),
+#                                   nDCG@10 of exact search; then `dredge index --model
+#                                   --precision int8` and `dredge eval --dataset` (queries
+#                                   encoded by the index, in its precision)
 #   benches/embed/run.sh speed      candle's and torch's GEMM rate, then ROUNDS interleaved
 #                                   rounds of dredge-embed (each kernel path in KERNELS) and
 #                                   sentence-transformers (each backend in BACKENDS: CPU
@@ -13,9 +19,11 @@
 #                                   first LIMIT SciFact passages, THREADS threads each, then
 #                                   the medians side by side (summary.py)
 #
-# Environment: DREDGE_SHARED (default /work/shared), LIMIT (1000), ROUNDS (2),
+# Environment: DREDGE_SHARED (default /work/shared), DREDGE (a dredge binary to use
+# instead of building target/release/dredge), LIMIT (1000), ROUNDS (2),
 # BATCHES ("8 32"), THREADS (2), KERNELS (dredge paths, e.g. "avx2 avx512"; default: the
-# widest this CPU has), BACKENDS ("torch onnx onnx-int8"), VENV (benches/.venv-st).
+# widest this CPU has), PRECISIONS (dredge's, "fp32 int8"), BACKENDS ("torch onnx
+# onnx-int8"), VENV (benches/.venv-st).
 # Outputs go to benches/out/embed/ (not in git); the speed lines to speed.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,14 +38,17 @@ ROUNDS=${ROUNDS:-2}
 BATCHES=${BATCHES:-8 32}
 THREADS=${THREADS:-2}
 KERNELS=${KERNELS:-}
+PRECISIONS=${PRECISIONS:-fp32 int8}
 BACKENDS=${BACKENDS:-torch onnx onnx-int8}
 VENV=${VENV:-benches/.venv-st}
 mkdir -p "$OUT"
 [[ $what == all || $what == speed ]] && : > $OUT/speed.jsonl
 
-[[ $what == all || $what == quality ]] && cargo build --quiet --release -p dredge
+if [[ -z ${DREDGE:-} ]]; then
+    [[ $what == all || $what == quality || $what == int8 ]] && cargo build --quiet --release -p dredge
+    DREDGE=target/release/dredge
+fi
 cargo build --quiet --release -p dredge-embed --example embed_bench
-DREDGE=target/release/dredge
 BENCH=target/release/examples/embed_bench
 
 machine() {
@@ -65,6 +76,32 @@ if [[ $what == all || $what == quality ]]; then
     done
 fi
 
+if [[ $what == all || $what == int8 ]]; then
+    machine
+    /usr/bin/time -f "# dredge embed --precision int8 corpus: %e s wall, %U s user + %S s system" \
+        $DREDGE embed --model "$MODEL" --input "$DATA" --precision int8 --out $OUT/scifact.int8.corpus.npy
+    $DREDGE embed --model "$MODEL" --input "$DATA" --kind query --precision int8 \
+        --out $OUT/scifact.int8.queries.npy
+    echo "# cosine of int8 to the float32 vectors: corpus, queries"
+    $BENCH compare $OUT/scifact.int8.corpus.npy $OUT/scifact.int8.corpus.ids.txt "$REF/corpus.npy" "$REF/corpus.ids.txt"
+    $BENCH compare $OUT/scifact.int8.queries.npy $OUT/scifact.int8.queries.ids.txt "$REF/queries.npy" "$REF/queries.ids.txt"
+    $BENCH search $OUT/scifact.int8.corpus.npy $OUT/scifact.int8.corpus.ids.txt \
+        $OUT/scifact.int8.queries.npy $OUT/scifact.int8.queries.ids.txt $OUT/scifact.int8.trec
+    $BENCH search "$REF/corpus.npy" "$REF/corpus.ids.txt" "$REF/queries.npy" "$REF/queries.ids.txt" \
+        $OUT/scifact.reference.trec
+    for run in int8 reference; do
+        echo "# exact search, SciFact test, $run vectors"
+        $DREDGE eval --qrels "$DATA" --split test --run $OUT/scifact.$run.trec -m ndcg@10,recall@100 2>/dev/null
+        echo
+    done
+    machine
+    /usr/bin/time -f "# dredge index --model --precision int8: %e s wall, %U s user + %S s system" \
+        $DREDGE index --corpus "$DATA" --model "$MODEL" --precision int8 --out $OUT/scifact-int8-index --overwrite
+    echo "# dredge eval --dataset, the int8 index (queries encoded in int8 by the index)"
+    $DREDGE eval --dataset "$DATA" --index $OUT/scifact-int8-index --mode dense --exact -m ndcg@10,recall@100
+    machine
+fi
+
 if [[ $what == all || $what == speed ]]; then
     if ! $VENV/bin/python -c "import sentence_transformers, torch, onnxruntime, optimum" 2>/dev/null; then
         python3 -m venv $VENV
@@ -79,8 +116,10 @@ if [[ $what == all || $what == speed ]]; then
         for batch in $BATCHES; do
             for kernels in ${KERNELS:-default}; do
                 if [[ $kernels == default ]]; then unset DREDGE_KERNELS; else export DREDGE_KERNELS=$kernels; fi
-                RAYON_NUM_THREADS=$THREADS $BENCH encode "$MODEL" "$DATA/corpus.jsonl" "$LIMIT" "$batch" \
-                    | sed "s/^{/{\"round\": $round, /" | tee -a $OUT/speed.jsonl
+                for precision in $PRECISIONS; do
+                    RAYON_NUM_THREADS=$THREADS $BENCH encode "$MODEL" "$DATA/corpus.jsonl" "$LIMIT" "$batch" "$precision" \
+                        | sed "s/^{/{\"round\": $round, /" | tee -a $OUT/speed.jsonl
+                done
             done
             unset DREDGE_KERNELS
             for backend in $BACKENDS; do

@@ -2,10 +2,11 @@
 
     python3 summary.py speed.jsonl
 
-One row per tool (dredge-embed with its kernel path, sentence-transformers with its
-backend) and batch size: the median passages/s over the rounds, the median per CPU
-second (tokens/s the same CPU time would give with the cores to itself), and dredge's
-ratio to each peer (the median of dredge over the median of the peer).
+One row per tool (dredge-embed with its precision and kernel path,
+sentence-transformers with its backend) and batch size: the median passages/s over the
+rounds, the median per CPU second (tokens/s the same CPU time would give with the cores
+to itself), and dredge's ratio to each peer (the median of dredge over the median of
+the peer), the peers of the same precision marked.
 """
 
 import json
@@ -16,7 +17,7 @@ from collections import defaultdict
 
 def name(row):
     if row["tool"] == "dredge-embed":
-        return "dredge fp32 (%s)" % row.get("kernels", "?")
+        return "dredge %s (%s)" % (row.get("precision", "fp32"), row.get("kernels", "?"))
     return "sentence-transformers %s" % row.get("backend", "torch float32")
 
 
@@ -40,13 +41,15 @@ def main():
             )
         for ours in (t for t in tools if t.startswith("dredge")):
             for peer in (t for t in tools if not t.startswith("dredge")):
+                same = ("int8" in ours) == ("int8" in peer)
                 print(
-                    "  %s / %s: %.2fx wall, %.2fx per CPU second"
+                    "  %s / %s: %.2fx wall, %.2fx per CPU second%s"
                     % (
                         ours,
                         peer,
                         medians[ours][0] / medians[peer][0],
                         medians[ours][1] / medians[peer][1],
+                        "  (same precision)" if same else "",
                     )
                 )
 

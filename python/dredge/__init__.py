@@ -84,7 +84,9 @@ class Index:
 
     ``model`` replaces the model folder the index records (for an index moved to
     another machine; it must be the same model); ``batch_size`` is how many queries
-    are encoded per forward pass. A sharded index (``dredge shards join``) opens
+    are encoded per forward pass; ``precision`` (``"fp32"`` or ``"int8"``) encodes
+    query text in another precision than the index's vectors were made with
+    (default: theirs). A sharded index (``dredge shards join``) opens
     the same way; ``one_shard_at_a_time=True`` holds one of its shards in memory at
     a time (``--one-shard-at-a-time``).
     """
@@ -96,12 +98,14 @@ class Index:
         model: Optional[PathLike] = None,
         batch_size: int = 32,
         one_shard_at_a_time: bool = False,
+        precision: Optional[str] = None,
     ) -> None:
         self._inner = _dredge.Index(
             os.fspath(path),
             model=None if model is None else os.fspath(model),
             batch_size=batch_size,
             one_shard_at_a_time=one_shard_at_a_time,
+            precision=precision,
         )
         if not self._inner.has_checksums:
             warnings.warn(
@@ -145,6 +149,7 @@ class Index:
         hnsw_ef_construction: int = 200,
         hnsw_seed: int = 0,
         shard: Optional[str] = None,
+        precision: str = "fp32",
     ) -> "Index":
         """Builds an index at ``out`` (atomically) and opens it.
 
@@ -156,7 +161,8 @@ class Index:
         is ``vector_ids`` or ``FILE.ids.txt``) or from ``model`` (a
         sentence-transformers folder that encodes every document; the index then
         encodes query text too). The options are ``dredge index``'s; ``shard="i/n"``
-        builds shard i of n of the corpus file (join shards with :func:`join_shards`).
+        builds shard i of n of the corpus file (join shards with :func:`join_shards`);
+        ``precision="int8"`` encodes with int8 linear layers (``--precision``).
         """
         inner = _dredge.Index.build(
             os.fspath(out),
@@ -181,6 +187,7 @@ class Index:
             hnsw_ef_construction=hnsw_ef_construction,
             hnsw_seed=hnsw_seed,
             shard=shard,
+            precision=precision,
         )
         return cls._wrap(inner)
 

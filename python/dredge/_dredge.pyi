@@ -26,6 +26,7 @@ class Index:
         model: Optional[str] = None,
         batch_size: int = 32,
         one_shard_at_a_time: bool = False,
+        precision: Optional[str] = None,
     ) -> None: ...
     @property
     def has_checksums(self) -> bool: ...
@@ -52,6 +53,7 @@ class Index:
         hnsw_ef_construction: int = 200,
         hnsw_seed: int = 0,
         shard: Optional[str] = None,
+        precision: str = "fp32",
     ) -> "Index": ...
     @property
     def path(self) -> str: ...

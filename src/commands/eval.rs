@@ -125,6 +125,7 @@ fn run_dataset(args: &EvalArgs, data: &Path, index_path: &Path) -> anyhow::Resul
         .with_encoder_settings(r.dense.encoder_settings())
         .one_shard_at_a_time(r.shards.one_shard_at_a_time);
     super::warn_without_checksums(&index);
+    r.dense.warn_precision(&index);
     check_same_corpus(data, &index)?;
     let docs = index.docs();
     let modes = modes(args, &index)?;

@@ -213,6 +213,9 @@ fn mine(args: &MineArgs, config: MineConfig) -> anyhow::Result<()> {
     super::warn_without_checksums(&index);
     let retrieval = retrieval(args);
     let dense = retrieval.dense_spec().is_some();
+    if dense {
+        args.dense.warn_precision(&index);
+    }
     if dense && args.doc_vectors.is_none() && !index.has_dense() {
         bail!(
             "--candidates {} needs dense vectors: this index has no dense component; build it with `dredge index --model DIR` (or --vectors), or give the corpus vectors with --doc-vectors FILE.npy",

@@ -27,6 +27,9 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         .with_encoder_settings(r.dense.encoder_settings())
         .one_shard_at_a_time(r.shards.one_shard_at_a_time);
     super::warn_without_checksums(&index);
+    if args.mode != SearchMode::Bm25 {
+        r.dense.warn_precision(&index);
+    }
     let mode = args.mode;
     if r.vectors.query_vectors.is_some() && mode == SearchMode::Bm25 {
         bail!("--query-vectors are for --mode dense or --mode hybrid");

@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! embed_bench gemm                                   f32 GEMM rate of candle here
-//! embed_bench encode MODEL CORPUS [LIMIT] [BATCH]    encode a corpus, report speed
-//!                                                    (DREDGE_KERNELS picks the path)
+//! embed_bench encode MODEL CORPUS [LIMIT] [BATCH] [PRECISION]
+//!                                                    encode a corpus, report speed
+//!                                                    (DREDGE_KERNELS picks the path;
+//!                                                    PRECISION fp32 or int8)
 //! embed_bench compare OURS.npy OURS.ids REF.npy REF.ids        cosine per id
 //! embed_bench search DOCS.npy DOCS.ids QUERIES.npy QUERIES.ids RUN.trec
 //!                                                    exact inner-product top 1000
@@ -14,7 +16,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use dredge_core::{CorpusReader, DocId, RunWriter, TopK, read_vectors};
-use dredge_embed::{Encoder, EncoderOptions};
+use dredge_embed::{Encoder, EncoderOptions, Precision};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -32,6 +34,10 @@ fn main() -> Result<()> {
             arg(2)?,
             args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(0),
             args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(32),
+            args.get(5)
+                .map(|s| s.parse())
+                .transpose()?
+                .unwrap_or_default(),
         ),
         "compare" => compare(arg(1)?, arg(2)?, arg(3)?, arg(4)?),
         "search" => search(arg(1)?, arg(2)?, arg(3)?, arg(4)?, arg(5)?),
@@ -105,7 +111,13 @@ fn gemm() -> Result<()> {
     Ok(())
 }
 
-fn encode(model: &str, corpus: &str, limit: usize, batch_size: usize) -> Result<()> {
+fn encode(
+    model: &str,
+    corpus: &str,
+    limit: usize,
+    batch_size: usize,
+    precision: Precision,
+) -> Result<()> {
     let mut texts = Vec::new();
     for doc in CorpusReader::open(corpus)? {
         texts.push(doc?.joined());
@@ -117,6 +129,7 @@ fn encode(model: &str, corpus: &str, limit: usize, batch_size: usize) -> Result<
         model,
         &EncoderOptions {
             batch_size,
+            precision,
             ..EncoderOptions::default()
         },
     )?;
@@ -126,10 +139,11 @@ fn encode(model: &str, corpus: &str, limit: usize, batch_size: usize) -> Result<
     let (_, stats) = encoder.encode_passages(&texts, &mut |_| {})?;
     let cpu = (cpu_seconds() - cpu).max(0.01);
     println!(
-        "{{\"tool\": \"dredge-embed\", \"kernels\": \"{}\", \"batch_size\": {batch_size}, \"passages\": {}, \"tokens\": {}, \
+        "{{\"tool\": \"dredge-embed\", \"kernels\": \"{}\", \"precision\": \"{}\", \"batch_size\": {batch_size}, \"passages\": {}, \"tokens\": {}, \
          \"truncated\": {}, \"gflop\": {:.1}, \"seconds\": {:.2}, \"cpu_seconds\": {cpu:.1}, \
          \"passages_per_s\": {:.1}, \"tokens_per_s\": {:.0}, \"gflops\": {:.1}, \"gflops_cpu\": {:.1}}}",
         encoder.kernels(),
+        encoder.precision(),
         stats.texts,
         stats.tokens,
         stats.truncated,

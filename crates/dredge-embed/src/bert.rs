@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use crate::config::{Activation, BertConfig};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, View, bias_activation, layer_norm, matmul, softmax_rows};
+use crate::quant::{QuantizedMatrix, Scratch};
 
 /// A packed batch: the token ids of its texts end to end.
 pub(crate) struct Packed<'a> {
@@ -32,11 +33,54 @@ struct Linear {
     bias: Vec<f32>,
     out: usize,
     inp: usize,
+    /// The weight in int8 once [`Linear::quantize`] ran (then `weight` is empty).
+    int8: Option<QuantizedMatrix>,
 }
 
 impl Linear {
+    /// Replaces the float32 weight by its int8 quantization (per output channel).
+    fn quantize(&mut self) {
+        if self.int8.is_none() {
+            self.int8 = Some(QuantizedMatrix::new(&self.weight, self.out, self.inp));
+            self.weight = Vec::new();
+        }
+    }
+
+    /// [`Linear::product`], in int8 when the weight is quantized (the activations
+    /// quantized into `scratch`).
+    fn product_with(&self, kernels: Kernels, dst: &mut [f32], x: &[f32], scratch: &mut Scratch) {
+        match &self.int8 {
+            Some(q) => q.product(kernels, dst, x, None, scratch),
+            None => self.product(kernels, dst, x),
+        }
+    }
+
+    /// `dst (tokens x out) = x (tokens x in) · Wᵀ + bias`.
+    fn product_bias(&self, kernels: Kernels, dst: &mut [f32], x: &[f32], scratch: &mut Scratch) {
+        let tokens = x.len() / self.inp;
+        let dst = &mut dst[..tokens * self.out];
+        if let Some(q) = &self.int8 {
+            return q.product(kernels, dst, x, Some(&self.bias), scratch);
+        }
+        // The bias written first, the product added to it.
+        dst.par_chunks_mut(self.out)
+            .for_each(|row| row.copy_from_slice(&self.bias));
+        matmul(
+            kernels,
+            dst,
+            self.out,
+            View::dense(x, tokens, self.inp),
+            View::dense(&self.weight, self.out, self.inp).t(),
+            true,
+            true,
+        );
+    }
+
     /// `dst (tokens x out) = x (tokens x in) · Wᵀ`, the bias left to the caller.
     fn product(&self, kernels: Kernels, dst: &mut [f32], x: &[f32]) {
+        if let Some(q) = &self.int8 {
+            return q.product(kernels, dst, x, None, &mut Scratch::default());
+        }
         let tokens = x.len() / self.inp;
         matmul(
             kernels,
@@ -94,6 +138,8 @@ pub(crate) struct Workspace {
     context: Vec<f32>,
     projected: Vec<f32>,
     inner: Vec<f32>,
+    /// Activations quantized for the int8 products.
+    int8: Scratch,
 }
 
 fn grow(buffer: &mut Vec<f32>, len: usize) {
@@ -166,6 +212,7 @@ impl Weights {
             bias: self.get(&[&format!("{name}.bias")], &[out])?,
             out,
             inp,
+            int8: None,
         })
     }
 
@@ -202,6 +249,7 @@ impl Bert {
                 bias: [scaled(&q.bias), k.bias, v.bias].concat(),
                 out: 3 * h,
                 inp: h,
+                int8: None,
             };
             layers.push(Layer {
                 qkv,
@@ -241,6 +289,21 @@ impl Bert {
             activation: config.activation,
             weights_path: path.to_owned(),
         })
+    }
+
+    /// Quantizes the weights of the linear layers (query/key/value, attention output,
+    /// feed-forward in and out) to int8; embeddings, norms and attention stay f32.
+    pub fn quantize(&mut self) {
+        for layer in &mut self.layers {
+            for linear in [
+                &mut layer.qkv,
+                &mut layer.attention_out,
+                &mut layer.intermediate,
+                &mut layer.output,
+            ] {
+                linear.quantize();
+            }
+        }
     }
 
     /// The size of the token vectors.
@@ -432,26 +495,19 @@ impl Bert {
         let h = self.hidden;
         let x = &mut ws.hidden[..tokens * h];
 
-        // qkv = x Wqkvᵀ + b: the bias written first, the product added to it.
+        // qkv = x Wqkvᵀ + b.
         let qkv = &mut ws.qkv[..tokens * 3 * h];
-        qkv.par_chunks_mut(3 * h)
-            .for_each(|row| row.copy_from_slice(&layer.qkv.bias));
-        matmul(
-            kernels,
-            qkv,
-            3 * h,
-            View::dense(x, tokens, h),
-            View::dense(&layer.qkv.weight, 3 * h, h).t(),
-            true,
-            true,
-        );
+        layer.qkv.product_bias(kernels, qkv, x, &mut ws.int8);
 
         self.attention(kernels, qkv, offsets, &mut ws.context[..tokens * h]);
 
         let projected = &mut ws.projected[..tokens * h];
-        layer
-            .attention_out
-            .product(kernels, projected, &ws.context[..tokens * h]);
+        layer.attention_out.product_with(
+            kernels,
+            projected,
+            &ws.context[..tokens * h],
+            &mut ws.int8,
+        );
         let norm = &layer.attention_norm;
         layer_norm(
             kernels,
@@ -463,9 +519,13 @@ impl Bert {
         );
 
         let inner = &mut ws.inner[..tokens * self.intermediate];
-        layer.intermediate.product(kernels, inner, x);
+        layer
+            .intermediate
+            .product_with(kernels, inner, x, &mut ws.int8);
         bias_activation(kernels, inner, &layer.intermediate.bias, self.activation);
-        layer.output.product(kernels, projected, inner);
+        layer
+            .output
+            .product_with(kernels, projected, inner, &mut ws.int8);
         let norm = &layer.output_norm;
         layer_norm(
             kernels,

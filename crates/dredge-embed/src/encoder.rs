@@ -12,6 +12,7 @@ use crate::bert::{Bert, Packed, Workspace};
 use crate::config::{ModelConfig, Pooling, required};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
+use crate::quant::Precision;
 
 /// Texts tokenized at once; each such chunk is sorted by length and cut into batches.
 /// Large enough that sorting leaves little padding, small enough that the token ids of
@@ -33,6 +34,9 @@ pub struct EncoderOptions {
     /// Put before every passage (E5: `"passage: "`). `None`: the model's `document`,
     /// `passage` or `corpus` prompt, else nothing.
     pub passage_prefix: Option<String>,
+    /// The arithmetic of the linear layers: float32, or int8 with the weights
+    /// quantized when the model is loaded ([`Precision`]).
+    pub precision: Precision,
 }
 
 impl Default for EncoderOptions {
@@ -42,6 +46,7 @@ impl Default for EncoderOptions {
             batch_size: 32,
             query_prefix: None,
             passage_prefix: None,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -115,6 +120,10 @@ pub struct EncoderDescription {
     /// FNV-1a hash of `config.json`, `tokenizer.json` and the size of the weights,
     /// to notice a model folder that changed since.
     pub fingerprint: String,
+    /// The arithmetic of the linear layers (`fp32` when absent: descriptions
+    /// written before int8 existed).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// A sentence-transformers model of the BERT family, ready to encode.
@@ -134,6 +143,7 @@ pub struct Encoder {
     passage_prefix: String,
     fingerprint: String,
     kernels: Kernels,
+    precision: Precision,
 }
 
 impl Encoder {
@@ -211,7 +221,10 @@ impl Encoder {
             })?;
 
         let kernels = Kernels::detect()?;
-        let model = Bert::load(&weights_path, &config.bert)?;
+        let mut model = Bert::load(&weights_path, &config.bert)?;
+        if options.precision == Precision::Int8 {
+            model.quantize();
+        }
         let fingerprint = fingerprint(&dir, &tokenizer_path, &weights_path)?;
         Ok(Encoder {
             query_prefix: options
@@ -233,6 +246,7 @@ impl Encoder {
             batch_size: options.batch_size,
             fingerprint,
             kernels,
+            precision: options.precision,
         })
     }
 
@@ -247,8 +261,13 @@ impl Encoder {
         self.kernels
     }
 
+    /// The arithmetic of the linear layers.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
     /// Loads the encoder an index was built with, from its description: the same
-    /// maximum length and prefixes. `model_dir` replaces the recorded folder (for an
+    /// maximum length, prefixes and precision. `model_dir` replaces the recorded folder (for an
     /// index moved to another machine). Fails if the folder's model differs from the
     /// described one (dimension, pooling, normalisation or fingerprint).
     pub fn from_description(
@@ -264,6 +283,7 @@ impl Encoder {
                 batch_size,
                 query_prefix: Some(description.query_prefix.clone()),
                 passage_prefix: Some(description.passage_prefix.clone()),
+                precision: description.precision,
             },
         )?;
         let found = encoder.description();
@@ -322,6 +342,7 @@ impl Encoder {
             query_prefix: self.query_prefix.clone(),
             passage_prefix: self.passage_prefix.clone(),
             fingerprint: self.fingerprint.clone(),
+            precision: self.precision,
         }
     }
 

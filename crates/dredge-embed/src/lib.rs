@@ -75,6 +75,7 @@ mod encoder;
 mod error;
 mod kernels;
 mod teacher;
+mod quant;
 #[doc(hidden)]
 pub mod testing;
 
@@ -88,5 +89,6 @@ pub use kernels::{KERNELS_ENV, Kernels};
 pub use teacher::{BiEncoderTeacher, cross_encoder_teacher, is_cross_encoder, load_teacher};
 #[cfg(test)]
 mod cross_tests;
+pub use quant::Precision;
 #[cfg(test)]
 mod tests;

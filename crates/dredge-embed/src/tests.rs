@@ -8,7 +8,7 @@ use std::path::Path;
 use candle_core::Device;
 
 use crate::testing::TinyModel;
-use crate::{EncodeStats, Encoder, EncoderOptions, Kernels, Pooling};
+use crate::{EncodeStats, Encoder, EncoderOptions, Kernels, Pooling, Precision};
 
 /// A float64 BERT over one unpadded text, straight from the definitions.
 struct Reference {
@@ -507,4 +507,107 @@ fn an_encoder_can_be_shared_between_threads() {
             assert_eq!(h.join().unwrap(), alone);
         }
     });
+}
+
+/// The int8 encoder against the float64 reference on every kernel path, within
+/// the quantization error (cosine at least `floor`); the paths agree closely.
+fn check_int8_against_reference(model: TinyModel, floor: f64) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    model.write(dir.path()).unwrap();
+    let reference = Reference::load(dir.path(), &model);
+    let options = EncoderOptions {
+        batch_size: 4,
+        precision: Precision::Int8,
+        ..EncoderOptions::default()
+    };
+    let mut first: Option<dredge_core::Matrix> = None;
+    let mut worst = 1.0f64;
+    for kernels in Kernels::supported() {
+        let encoder = Encoder::load(dir.path(), &options)
+            .unwrap()
+            .with_kernels(kernels)
+            .unwrap();
+        assert_eq!(encoder.precision(), Precision::Int8);
+        let (matrix, _) = encoder.encode_passages(&TEXTS, &mut |_| {}).unwrap();
+        for (i, text) in TEXTS.iter().enumerate() {
+            let ids = tokenize(dir.path(), text, model.max_seq_length);
+            let cos = cosine(matrix.row(i), &reference.embed(&ids));
+            worst = worst.min(cos);
+            assert!(
+                cos >= floor,
+                "{model:?} int8 {kernels}: text {i} {text:?} at cosine {cos}"
+            );
+        }
+        // The int8 products are the same integers on every path; the float steps
+        // around them round differently per path, as on the float32 path.
+        match &first {
+            None => first = Some(matrix),
+            Some(first) => {
+                for i in 0..TEXTS.len() {
+                    let other: Vec<f64> = first.row(i).iter().map(|v| f64::from(*v)).collect();
+                    let cos = cosine(matrix.row(i), &other);
+                    assert!(
+                        cos > 0.9999,
+                        "int8 on {kernels} differs: text {i} at cosine {cos}"
+                    );
+                }
+            }
+        }
+    }
+    worst
+}
+
+#[test]
+fn int8_matches_the_float64_reference_within_its_quantization_error() {
+    // The default tiny model (hidden 16) quantizes rows of 16 values; a wider one
+    // (hidden 96, feed-forward 384) is closer to real models.
+    let tiny = check_int8_against_reference(TinyModel::default(), 0.995);
+    let wider = check_int8_against_reference(
+        TinyModel {
+            hidden: 96,
+            heads: 4,
+            intermediate: 384,
+            layers: 3,
+            seed: 5,
+            ..TinyModel::default()
+        },
+        0.998,
+    );
+    // Not the float path by mistake: the quantization error shows.
+    assert!(tiny < 0.999_99 && wider < 0.999_99, "{tiny} {wider}");
+}
+
+#[test]
+fn a_description_records_the_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    TinyModel::default().write(dir.path()).unwrap();
+    let int8 = Encoder::load(
+        dir.path(),
+        &EncoderOptions {
+            precision: Precision::Int8,
+            ..EncoderOptions::default()
+        },
+    )
+    .unwrap();
+    let description = int8.description();
+    assert_eq!(description.precision, Precision::Int8);
+    let json = serde_json::to_string(&description).unwrap();
+    assert!(json.contains("\"precision\":\"int8\""), "{json}");
+    let again = Encoder::from_description(&serde_json::from_str(&json).unwrap(), None, 8).unwrap();
+    assert_eq!(again.precision(), Precision::Int8);
+    assert_eq!(
+        again.encode_queries(&["dog"]).unwrap(),
+        int8.encode_queries(&["dog"]).unwrap()
+    );
+    // Descriptions written before precisions existed are float32.
+    let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+    old.as_object_mut().unwrap().remove("precision");
+    let old: crate::EncoderDescription = serde_json::from_value(old).unwrap();
+    assert_eq!(old.precision, Precision::Fp32);
+    let fp32 = Encoder::from_description(&old, None, 8).unwrap();
+    assert_eq!(fp32.precision(), Precision::Fp32);
+    assert_ne!(
+        fp32.encode_queries(&["dog"]).unwrap(),
+        int8.encode_queries(&["dog"]).unwrap()
+    );
 }

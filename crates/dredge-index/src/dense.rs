@@ -21,6 +21,28 @@ pub struct EncoderSettings {
     pub model: Option<PathBuf>,
     /// Queries per forward pass.
     pub batch_size: usize,
+    /// The precision queries are encoded in, in place of the one the component
+    /// records (`None`: the recorded one, as the documents were encoded).
+    #[cfg(feature = "encoder")]
+    pub precision: Option<dredge_embed::Precision>,
+}
+
+/// The encoder `description` records, loaded with `settings` (model folder,
+/// batch size and precision overrides).
+#[cfg(feature = "encoder")]
+pub(crate) fn load_encoder(
+    description: &dredge_embed::EncoderDescription,
+    settings: &EncoderSettings,
+) -> dredge_embed::Result<dredge_embed::Encoder> {
+    let mut description = description.clone();
+    if let Some(precision) = settings.precision {
+        description.precision = precision;
+    }
+    dredge_embed::Encoder::from_description(
+        &description,
+        settings.model.as_deref(),
+        settings.batch_size,
+    )
 }
 
 impl Default for EncoderSettings {
@@ -28,6 +50,8 @@ impl Default for EncoderSettings {
         EncoderSettings {
             model: None,
             batch_size: 32,
+            #[cfg(feature = "encoder")]
+            precision: None,
         }
     }
 }
@@ -71,13 +95,9 @@ impl LazyEncoder {
             let encoder = self
                 .loaded
                 .get_or_init(|| {
-                    dredge_embed::Encoder::from_description(
-                        description,
-                        self.settings.model.as_deref(),
-                        self.settings.batch_size,
-                    )
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
+                    load_encoder(description, &self.settings)
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string())
                 })
                 .as_ref()
                 .map_err(|e| {

@@ -419,12 +419,7 @@ impl Index {
                 component: self.component_label(name),
             });
         };
-        let encoder = dredge_embed::Encoder::from_description(
-            description,
-            self.encoder.model.as_deref(),
-            self.encoder.batch_size,
-        )
-        .map_err(|e| Error::Context {
+        let encoder = crate::dense::load_encoder(description, &self.encoder).map_err(|e| Error::Context {
             context: format!(
                 "loading the model the index was built with ({}; a model folder given as an override points elsewhere)",
                 description.model.display()

@@ -312,30 +312,41 @@ impl PyIndex {
 impl PyIndex {
     /// Opens the index folder `path`; `model` replaces the model folder the index
     /// records (a moved index), `batch_size` is the query encoding batch;
-    /// `one_shard_at_a_time` holds one shard of a sharded index in memory at a time.
+    /// `one_shard_at_a_time` holds one shard of a sharded index in memory at a time;
+    /// `precision` (`"fp32"`, `"int8"`) replaces the one the index records for
+    /// encoding query text.
     #[new]
-    #[pyo3(signature = (path, *, model = None, batch_size = 32, one_shard_at_a_time = false))]
+    #[pyo3(signature = (path, *, model = None, batch_size = 32, one_shard_at_a_time = false, precision = None))]
     fn open(
         py: Python<'_>,
         path: PathBuf,
         model: Option<PathBuf>,
         batch_size: usize,
         one_shard_at_a_time: bool,
+        precision: Option<&str>,
     ) -> PyResult<Self> {
+        let precision = precision
+            .map(|p| p.parse::<dredge_embed::Precision>())
+            .transpose()
+            .map_err(|e| value_error(e.to_string()))?;
         if batch_size == 0 {
             return Err(value_error("batch_size must be at least 1"));
         }
         let index = py.detach(|| Index::open(&path)).map_err(to_py)?;
         Ok(PyIndex::new(
             index
-                .with_encoder_settings(EncoderSettings { model, batch_size })
+                .with_encoder_settings(EncoderSettings {
+                    model,
+                    batch_size,
+                    precision,
+                })
                 .one_shard_at_a_time(one_shard_at_a_time),
         ))
     }
 
     /// Builds an index at `out` (see `dredge.Index.build`).
     #[staticmethod]
-    #[pyo3(signature = (out, corpus = None, documents = None, *, vectors = None, vector_ids = None, model = None, dense_name = "default", ann = "hnsw", similarity = "cosine", bm25 = true, k1 = 0.9, b = 0.4, overwrite = false, threads = 0, batch_size = 32, max_length = None, hnsw_m = 16, hnsw_ef_construction = 200, hnsw_seed = 0, shard = None))]
+    #[pyo3(signature = (out, corpus = None, documents = None, *, vectors = None, vector_ids = None, model = None, dense_name = "default", ann = "hnsw", similarity = "cosine", bm25 = true, k1 = 0.9, b = 0.4, overwrite = false, threads = 0, batch_size = 32, max_length = None, hnsw_m = 16, hnsw_ef_construction = 200, hnsw_seed = 0, shard = None, precision = "fp32"))]
     #[allow(clippy::too_many_arguments)]
     fn build(
         py: Python<'_>,
@@ -359,6 +370,7 @@ impl PyIndex {
         hnsw_ef_construction: usize,
         hnsw_seed: u64,
         shard: Option<String>,
+        precision: &str,
     ) -> PyResult<Self> {
         let shard = match shard {
             Some(s) => Some(s.parse::<dredge_index::ShardSpec>().map_err(value_error)?),
@@ -381,6 +393,9 @@ impl PyIndex {
                 options: dredge_embed::EncoderOptions {
                     max_length,
                     batch_size,
+                    precision: precision
+                        .parse()
+                        .map_err(|e: dredge_embed::Error| value_error(e.to_string()))?,
                     ..Default::default()
                 },
             }),
@@ -552,7 +567,13 @@ impl PyIndex {
                 data,
             }
         });
-        let matrix = self.vectors_for(py, &spec, &queries, given)?;
+        // Without a given vector the retriever encodes the text with its own
+        // encoder, loaded once and kept with the cached retriever (the index's
+        // `query_vectors` would load the model again for every query).
+        let matrix = match given {
+            Some(_) => self.vectors_for(py, &spec, &queries, given)?,
+            None => None,
+        };
         let hits = py
             .detach(|| {
                 retriever.search(
