@@ -74,8 +74,8 @@ mod cross;
 mod encoder;
 mod error;
 mod kernels;
-mod teacher;
 mod quant;
+mod teacher;
 #[doc(hidden)]
 pub mod testing;
 
