@@ -17,10 +17,11 @@ use std::time::Instant;
 use candle_core::{DType, Device};
 use dredge_core::{Teacher, TeacherKind};
 use serde::Deserialize;
-use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::Tokenizer;
 
 use crate::bert::{Bert, Packed, Workspace};
 use crate::config::{read_bert_config, read_json, required};
+use crate::encoder::load_tokenizer;
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
 
@@ -262,23 +263,7 @@ impl CrossEncoder {
         if options.batch_size == 0 {
             return Err(Error::Invalid("batch size must be at least 1".into()));
         }
-        let mut tokenizer =
-            Tokenizer::from_file(&tokenizer_path).map_err(|e| Error::Tokenizer {
-                path: tokenizer_path.clone(),
-                message: e.to_string(),
-            })?;
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                direction: TruncationDirection::Right,
-                max_length,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-            }))
-            .map_err(|e| Error::Tokenizer {
-                path: tokenizer_path.clone(),
-                message: e.to_string(),
-            })?;
+        let tokenizer = load_tokenizer(&tokenizer_path, max_length)?;
         let kernels = Kernels::detect()?;
         let model = Bert::load(&weights_path, &bert)?;
         let head = read_head(&weights_path, bert.hidden_size)?;

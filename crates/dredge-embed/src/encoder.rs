@@ -202,23 +202,7 @@ impl Encoder {
             return Err(Error::Invalid("batch size must be at least 1".into()));
         }
 
-        let mut tokenizer =
-            Tokenizer::from_file(&tokenizer_path).map_err(|e| Error::Tokenizer {
-                path: tokenizer_path.clone(),
-                message: e.to_string(),
-            })?;
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                direction: TruncationDirection::Right,
-                max_length,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-            }))
-            .map_err(|e| Error::Tokenizer {
-                path: tokenizer_path.clone(),
-                message: e.to_string(),
-            })?;
+        let tokenizer = load_tokenizer(&tokenizer_path, max_length)?;
 
         let kernels = Kernels::detect()?;
         let mut model = Bert::load(&weights_path, &config.bert)?;
@@ -573,4 +557,24 @@ fn fingerprint(dir: &Path, tokenizer: &Path, weights: &Path) -> Result<String> {
     feed(&fs_err::read(tokenizer)?);
     feed(&fs_err::metadata(weights)?.len().to_le_bytes());
     Ok(format!("{hash:016x}"))
+}
+
+/// The tokenizer of a model folder as both encoders run it: no padding (texts are
+/// packed), truncation on the right at `max_length` tokens, `longest_first` for pairs.
+pub(crate) fn load_tokenizer(tokenizer_path: &Path, max_length: usize) -> Result<Tokenizer> {
+    let tokenizer_error = |e: tokenizers::Error| Error::Tokenizer {
+        path: tokenizer_path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut tokenizer = Tokenizer::from_file(tokenizer_path).map_err(tokenizer_error)?;
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            direction: TruncationDirection::Right,
+            max_length,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+        }))
+        .map_err(tokenizer_error)?;
+    Ok(tokenizer)
 }
