@@ -18,20 +18,32 @@
 #                                   quantized int8 ONNX model; in a throwaway venv) on the
 #                                   first LIMIT SciFact passages, THREADS threads each, then
 #                                   the medians side by side (summary.py)
+#   benches/embed/run.sh latency    the encoder alone on queries one at a time (the first
+#                                   LIMIT SciFact queries): dredge-embed per kernel path and
+#                                   precision against each backend in BACKENDS, ROUNDS
+#                                   interleaved rounds (item 4 end to end, search included:
+#                                   benches/query/run.sh)
 #
 # Environment: DREDGE_SHARED (default /work/shared), DREDGE (a dredge binary to use
 # instead of building target/release/dredge), LIMIT (1000), ROUNDS (2),
 # BATCHES ("8 32"), THREADS (2), KERNELS (dredge paths, e.g. "avx2 avx512"; default: the
 # widest this CPU has), PRECISIONS (dredge's, "fp32 int8"), BACKENDS ("torch onnx
-# onnx-int8"), VENV (benches/.venv-st).
+# onnx-int8"; also `torch-avx2`: torch held to its AVX2 code, the nearest this machine
+# gets to an AVX2-only CPU, and `ort`/`ort-int8`: onnxruntime without optimum, see
+# st_bench.py), VENV (benches/.venv-st). For a machine without cargo or network (speed
+# only): MODEL and CORPUS (a model folder and a corpus.jsonl instead of the shared ones),
+# QUERIES (for latency), EMBED_BENCH (a built embed_bench), ST_PY (a python that has sentence-transformers
+# and onnxruntime), PIN (a taskset CPU list for every timed process).
 # Outputs go to benches/out/embed/ (not in git); the speed lines to speed.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 what=${1:-all}
 SHARED=${DREDGE_SHARED:-/work/shared}
-MODEL=$SHARED/models/all-MiniLM-L6-v2
+MODEL=${MODEL:-$SHARED/models/all-MiniLM-L6-v2}
 DATA=$SHARED/data/scifact
 REF=$DATA/embeddings/all-MiniLM-L6-v2
+CORPUS=${CORPUS:-$DATA/corpus.jsonl}
+QUERIES=${QUERIES:-$DATA/queries.jsonl}
 OUT=benches/out/embed
 LIMIT=${LIMIT:-1000}
 ROUNDS=${ROUNDS:-2}
@@ -48,8 +60,14 @@ if [[ -z ${DREDGE:-} ]]; then
     [[ $what == all || $what == quality || $what == int8 ]] && cargo build --quiet --release -p dredge
     DREDGE=target/release/dredge
 fi
-cargo build --quiet --release -p dredge-embed --example embed_bench
-BENCH=target/release/examples/embed_bench
+if [[ -z ${EMBED_BENCH:-} ]]; then
+    cargo build --quiet --release -p dredge-embed --example embed_bench
+fi
+BENCH=${EMBED_BENCH:-target/release/examples/embed_bench}
+PY=${ST_PY:-$VENV/bin/python}
+# PIN: a CPU list every timed process is held to (taskset), e.g. "0,2" for two cores.
+PIN_CMD=()
+[[ -n ${PIN:-} ]] && PIN_CMD=(taskset -c "$PIN")
 
 machine() {
     local flags
@@ -103,7 +121,7 @@ if [[ $what == all || $what == int8 ]]; then
 fi
 
 if [[ $what == all || $what == speed ]]; then
-    if ! $VENV/bin/python -c "import sentence_transformers, torch, onnxruntime, optimum" 2>/dev/null; then
+    if [[ -z ${ST_PY:-} ]] && ! $VENV/bin/python -c "import sentence_transformers, torch, onnxruntime, optimum" 2>/dev/null; then
         python3 -m venv $VENV
         # The CPU-only torch index when reachable, else PyPI's torch (CUDA build, runs on CPU).
         $VENV/bin/pip install --quiet --index-url https://download.pytorch.org/whl/cpu torch \
@@ -117,14 +135,20 @@ if [[ $what == all || $what == speed ]]; then
             for kernels in ${KERNELS:-default}; do
                 if [[ $kernels == default ]]; then unset DREDGE_KERNELS; else export DREDGE_KERNELS=$kernels; fi
                 for precision in $PRECISIONS; do
-                    RAYON_NUM_THREADS=$THREADS $BENCH encode "$MODEL" "$DATA/corpus.jsonl" "$LIMIT" "$batch" "$precision" \
+                    RAYON_NUM_THREADS=$THREADS "${PIN_CMD[@]}" $BENCH encode "$MODEL" "$CORPUS" "$LIMIT" "$batch" "$precision" \
                         | sed "s/^{/{\"round\": $round, /" | tee -a $OUT/speed.jsonl
                 done
             done
             unset DREDGE_KERNELS
             for backend in $BACKENDS; do
-                OMP_NUM_THREADS=$THREADS $VENV/bin/python benches/embed/st_bench.py --model "$MODEL" \
-                    --corpus "$DATA/corpus.jsonl" --limit "$LIMIT" --batch-size "$batch" \
+                caps=()
+                if [[ $backend == torch-avx2 ]]; then
+                    # torch's own AVX2 code: its kernels, MKL's GEMM and oneDNN capped.
+                    caps=(ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2)
+                    backend=torch
+                fi
+                env "${caps[@]}" OMP_NUM_THREADS=$THREADS "${PIN_CMD[@]}" $PY benches/embed/st_bench.py --model "$MODEL" \
+                    --corpus "$CORPUS" --limit "$LIMIT" --batch-size "$batch" \
                     --threads "$THREADS" --backend "$backend" --work $OUT/st-models 2>/dev/null \
                     | sed "s/^{/{\"round\": $round, /" | tee -a $OUT/speed.jsonl
             done
@@ -132,4 +156,43 @@ if [[ $what == all || $what == speed ]]; then
     done
     machine
     python3 benches/embed/summary.py $OUT/speed.jsonl
+fi
+
+if [[ $what == latency ]]; then
+    : > $OUT/latency.jsonl
+    machine
+    for round in $(seq "$ROUNDS"); do
+        for kernels in ${KERNELS:-default}; do
+            if [[ $kernels == default ]]; then unset DREDGE_KERNELS; else export DREDGE_KERNELS=$kernels; fi
+            for precision in $PRECISIONS; do
+                RAYON_NUM_THREADS=$THREADS "${PIN_CMD[@]}" $BENCH latency "$MODEL" "$QUERIES" "$LIMIT" "$precision" \
+                    | sed "s/^{/{\"round\": $round, /" | tee -a $OUT/latency.jsonl
+            done
+        done
+        unset DREDGE_KERNELS
+        for backend in $BACKENDS; do
+            caps=()
+            if [[ $backend == torch-avx2 ]]; then
+                caps=(ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2)
+                backend=torch
+            fi
+            env "${caps[@]}" OMP_NUM_THREADS=$THREADS "${PIN_CMD[@]}" $PY benches/embed/st_bench.py --model "$MODEL" \
+                --corpus "$QUERIES" --limit "$LIMIT" --threads "$THREADS" --backend "$backend" \
+                --work $OUT/st-models --latency 2>/dev/null \
+                | sed "s/^{/{\"round\": $round, /" | tee -a $OUT/latency.jsonl
+        done
+    done
+    machine
+    python3 - $OUT/latency.jsonl <<'PY'
+import json, statistics, sys
+from collections import defaultdict
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = defaultdict(list)
+for r in rows:
+    by[r["side"]].append(r)
+print("\nmedians over %d rounds, %d queries each:" % (max(r["round"] for r in rows), rows[0]["queries"]))
+for side, rs in by.items():
+    m = {k: statistics.median(r[k] for r in rs) for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "cpu_ms_per_query")}
+    print("  %-64s p50 %6.2f ms  p90 %6.2f  p99 %6.2f  mean %6.2f  CPU %6.2f ms/query" % (side, m["p50_ms"], m["p90_ms"], m["p99_ms"], m["mean_ms"], m["cpu_ms_per_query"]))
+PY
 fi

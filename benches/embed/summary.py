@@ -18,6 +18,8 @@ from collections import defaultdict
 def name(row):
     if row["tool"] == "dredge-embed":
         return "dredge %s (%s)" % (row.get("precision", "fp32"), row.get("kernels", "?"))
+    if row["tool"] == "onnxruntime":
+        return row["backend"]
     return "sentence-transformers %s" % row.get("backend", "torch float32")
 
 

@@ -6,6 +6,9 @@
 //!                                                    encode a corpus, report speed
 //!                                                    (DREDGE_KERNELS picks the path;
 //!                                                    PRECISION fp32 or int8)
+//! embed_bench latency MODEL QUERIES [LIMIT] [PRECISION]
+//!                                                    encode queries one at a time:
+//!                                                    p50/p90/p99 milliseconds
 //! embed_bench compare OURS.npy OURS.ids REF.npy REF.ids        cosine per id
 //! embed_bench search DOCS.npy DOCS.ids QUERIES.npy QUERIES.ids RUN.trec
 //!                                                    exact inner-product top 1000
@@ -35,6 +38,15 @@ fn main() -> Result<()> {
             args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(0),
             args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(32),
             args.get(5)
+                .map(|s| s.parse())
+                .transpose()?
+                .unwrap_or_default(),
+        ),
+        "latency" => latency(
+            arg(1)?,
+            arg(2)?,
+            args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(1000),
+            args.get(4)
                 .map(|s| s.parse())
                 .transpose()?
                 .unwrap_or_default(),
@@ -153,6 +165,55 @@ fn encode(
         stats.tokens as f64 / stats.seconds,
         stats.flops as f64 / 1e9 / stats.seconds,
         stats.flops as f64 / 1e9 / cpu * cores(),
+    );
+    Ok(())
+}
+
+/// One query at a time through `encode_queries`, as a search by text does: the
+/// latency of the encoder alone (the model loaded and 10 queries run first).
+fn latency(model: &str, queries: &str, limit: usize, precision: Precision) -> Result<()> {
+    let mut texts = Vec::new();
+    for doc in CorpusReader::open(queries)? {
+        texts.push(doc?.joined());
+        if limit > 0 && texts.len() >= limit {
+            break;
+        }
+    }
+    let encoder = Encoder::load(
+        model,
+        &EncoderOptions {
+            precision,
+            ..EncoderOptions::default()
+        },
+    )?;
+    for text in texts.iter().take(10) {
+        encoder.encode_queries(std::slice::from_ref(text))?;
+    }
+    if texts.is_empty() {
+        return Err(format!("no queries in {queries}").into());
+    }
+    let cpu = cpu_seconds();
+    let mut ms = Vec::with_capacity(texts.len());
+    for text in &texts {
+        let t = Instant::now();
+        std::hint::black_box(encoder.encode_queries(std::slice::from_ref(text))?);
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let cpu = (cpu_seconds() - cpu).max(0.01);
+    let mean = ms.iter().sum::<f64>() / ms.len() as f64;
+    ms.sort_by(f64::total_cmp);
+    // The percentile of benches/query/latency.py: the value at round(q (n - 1)).
+    let at = |q: f64| ms[((q * (ms.len() - 1) as f64).round() as usize).min(ms.len() - 1)];
+    println!(
+        "{{\"side\": \"dredge-embed {} ({})\", \"queries\": {}, \"p50_ms\": {:.2}, \"p90_ms\": {:.2}, \"p99_ms\": {:.2}, \
+         \"mean_ms\": {mean:.2}, \"cpu_ms_per_query\": {:.2}}}",
+        encoder.precision(),
+        encoder.kernels(),
+        ms.len(),
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        cpu * 1e3 / ms.len() as f64,
     );
     Ok(())
 }

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use crate::config::{Activation, BertConfig};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, View, bias_activation, layer_norm, matmul, softmax_rows};
+use crate::panels::{self, Panels};
 use crate::quant::{QuantizedMatrix, Scratch};
 
 /// A packed batch: the token ids of its texts end to end.
@@ -28,21 +29,41 @@ pub(crate) struct Packed<'a> {
 }
 
 struct Linear {
-    /// `(out, in)` row-major, as PyTorch stores it.
-    weight: Vec<f32>,
+    /// The transpose of the weight PyTorch stores (`(out, in)`): `(in, out)`
+    /// row-major. In this layout the `gemm` kernels read the weight where it lies;
+    /// in PyTorch's they copied all of it into their panel layout on every product,
+    /// which for the ~20 tokens of a query was most of the time of a forward pass.
+    weight_t: Vec<f32>,
     bias: Vec<f32>,
     out: usize,
     inp: usize,
-    /// The weight in int8 once [`Linear::quantize`] ran (then `weight` is empty).
+    /// The same weight packed for products of few rows (queries), float32 only.
+    panels: Option<Panels>,
+    /// The weight in int8 once [`Linear::quantize`] ran (then `weight_t` is empty).
     int8: Option<QuantizedMatrix>,
 }
 
 impl Linear {
+    /// A layer from PyTorch's `(out, in)` row-major weight.
+    fn new(weight: &[f32], bias: Vec<f32>, out: usize, inp: usize) -> Linear {
+        let weight_t = transpose(weight, out, inp);
+        Linear {
+            panels: Some(Panels::from_transposed(&weight_t, inp, out)),
+            weight_t,
+            bias,
+            out,
+            inp,
+            int8: None,
+        }
+    }
+
     /// Replaces the float32 weight by its int8 quantization (per output channel).
     fn quantize(&mut self) {
         if self.int8.is_none() {
-            self.int8 = Some(QuantizedMatrix::new(&self.weight, self.out, self.inp));
-            self.weight = Vec::new();
+            let weight = transpose(&self.weight_t, self.inp, self.out);
+            self.int8 = Some(QuantizedMatrix::new(&weight, self.out, self.inp));
+            self.weight_t = Vec::new();
+            self.panels = None;
         }
     }
 
@@ -62,6 +83,9 @@ impl Linear {
         if let Some(q) = &self.int8 {
             return q.product(kernels, dst, x, Some(&self.bias), scratch);
         }
+        if let Some(panels) = self.panels.as_ref().filter(|_| tokens <= panels::MAX_ROWS) {
+            return panels.product(kernels, dst, x, Some(&self.bias));
+        }
         // The bias written first, the product added to it.
         dst.par_chunks_mut(self.out)
             .for_each(|row| row.copy_from_slice(&self.bias));
@@ -70,7 +94,7 @@ impl Linear {
             dst,
             self.out,
             View::dense(x, tokens, self.inp),
-            View::dense(&self.weight, self.out, self.inp).t(),
+            View::dense(&self.weight_t, self.inp, self.out),
             true,
             true,
         );
@@ -82,12 +106,16 @@ impl Linear {
             return q.product(kernels, dst, x, None, &mut Scratch::default());
         }
         let tokens = x.len() / self.inp;
+        let dst = &mut dst[..tokens * self.out];
+        if let Some(panels) = self.panels.as_ref().filter(|_| tokens <= panels::MAX_ROWS) {
+            return panels.product(kernels, dst, x, None);
+        }
         matmul(
             kernels,
-            &mut dst[..tokens * self.out],
+            dst,
             self.out,
             View::dense(x, tokens, self.inp),
-            View::dense(&self.weight, self.out, self.inp).t(),
+            View::dense(&self.weight_t, self.inp, self.out),
             false,
             true,
         );
@@ -140,6 +168,18 @@ pub(crate) struct Workspace {
     inner: Vec<f32>,
     /// Activations quantized for the int8 products.
     int8: Scratch,
+}
+
+/// `rows x cols` row-major to `cols x rows` row-major.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    assert_eq!(values.len(), rows * cols, "matrix shape");
+    let mut out = vec![0.0; values.len()];
+    for (r, row) in values.chunks_exact(cols.max(1)).enumerate() {
+        for (c, &x) in row.iter().enumerate() {
+            out[c * rows + r] = x;
+        }
+    }
+    out
 }
 
 fn grow(buffer: &mut Vec<f32>, len: usize) {
@@ -206,14 +246,12 @@ impl Weights {
         values.map_err(|e| self.error(format!("tensor `{}`: {e}", full(names[0]))))
     }
 
-    fn linear(&self, name: &str, out: usize, inp: usize) -> Result<Linear> {
-        Ok(Linear {
-            weight: self.get(&[&format!("{name}.weight")], &[out, inp])?,
-            bias: self.get(&[&format!("{name}.bias")], &[out])?,
-            out,
-            inp,
-            int8: None,
-        })
+    /// The `(out, in)` weight and the bias of linear layer `name`.
+    fn linear(&self, name: &str, out: usize, inp: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((
+            self.get(&[&format!("{name}.weight")], &[out, inp])?,
+            self.get(&[&format!("{name}.bias")], &[out])?,
+        ))
     }
 
     fn norm(&self, name: &str, size: usize, eps: f64) -> Result<Norm> {
@@ -240,27 +278,27 @@ impl Bert {
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
             let p = format!("encoder.layer.{i}");
-            let q = w.linear(&format!("{p}.attention.self.query"), h, h)?;
-            let k = w.linear(&format!("{p}.attention.self.key"), h, h)?;
-            let v = w.linear(&format!("{p}.attention.self.value"), h, h)?;
+            let (qw, qb) = w.linear(&format!("{p}.attention.self.query"), h, h)?;
+            let (kw, kb) = w.linear(&format!("{p}.attention.self.key"), h, h)?;
+            let (vw, vb) = w.linear(&format!("{p}.attention.self.value"), h, h)?;
             let scaled = |values: &[f32]| values.iter().map(|x| x * scale).collect::<Vec<_>>();
-            let qkv = Linear {
-                weight: [scaled(&q.weight), k.weight, v.weight].concat(),
-                bias: [scaled(&q.bias), k.bias, v.bias].concat(),
-                out: 3 * h,
-                inp: h,
-                int8: None,
+            let qkv = Linear::new(
+                &[scaled(&qw), kw, vw].concat(),
+                [scaled(&qb), kb, vb].concat(),
+                3 * h,
+                h,
+            );
+            let linear = |name: &str, out: usize, inp: usize| -> Result<Linear> {
+                let (weight, bias) = w.linear(&format!("{p}.{name}"), out, inp)?;
+                Ok(Linear::new(&weight, bias, out, inp))
             };
+            let intermediate = config.intermediate_size;
             layers.push(Layer {
                 qkv,
-                attention_out: w.linear(&format!("{p}.attention.output.dense"), h, h)?,
+                attention_out: linear("attention.output.dense", h, h)?,
                 attention_norm: w.norm(&format!("{p}.attention.output.LayerNorm"), h, eps)?,
-                intermediate: w.linear(
-                    &format!("{p}.intermediate.dense"),
-                    config.intermediate_size,
-                    h,
-                )?,
-                output: w.linear(&format!("{p}.output.dense"), h, config.intermediate_size)?,
+                intermediate: linear("intermediate.dense", intermediate, h)?,
+                output: linear("output.dense", h, intermediate)?,
                 output_norm: w.norm(&format!("{p}.output.LayerNorm"), h, eps)?,
             });
         }

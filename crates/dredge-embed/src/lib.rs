@@ -74,6 +74,7 @@ mod cross;
 mod encoder;
 mod error;
 mod kernels;
+mod panels;
 mod quant;
 mod teacher;
 #[doc(hidden)]

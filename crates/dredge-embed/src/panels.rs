@@ -1,0 +1,341 @@
+//! Float32 products with few rows: the ~20 tokens of a query, or the [CLS] rows of
+//! a cross-encoder's last layer. The weight is packed once, when the model is
+//! loaded, in panels of [`PANEL`] output channels (each panel `inp x 16`,
+//! contiguous), so a product streams every weight once and in order, and each
+//! output is finished in registers. The `gemm` crate's blocked product is built for
+//! many rows: with few it re-reads the weights for every tile of 6 rows, from
+//! memory that is not in the order it reads (two thirds of a query's time,
+//! measured with perf). Same instruction-set paths as [`crate::kernels`].
+
+use rayon::prelude::*;
+
+use crate::kernels::Kernels;
+
+/// Output channels of a panel: one AVX-512 register, two AVX2 ones.
+const PANEL: usize = 16;
+
+/// Products of at most this many rows run here; more go to `gemm`, whose blocking
+/// pays from there on (measured on the MiniLM shapes).
+pub(crate) const MAX_ROWS: usize = 48;
+
+/// Multiply-adds below which a product stays on the calling thread.
+const THREADED_WORK: usize = 1 << 21;
+
+/// `(out, inp)` weights packed in panels of [`PANEL`] output channels: element
+/// `(o, c)` at `(o / 16) * inp * 16 + c * 16 + o % 16`; the channels past `out` in
+/// the last panel are zero.
+pub(crate) struct Panels {
+    data: Vec<f32>,
+    out: usize,
+    inp: usize,
+}
+
+impl Panels {
+    /// Packs the transposed weight `weight_t` (`inp x out`, row-major).
+    pub fn from_transposed(weight_t: &[f32], inp: usize, out: usize) -> Panels {
+        assert_eq!(weight_t.len(), inp * out, "weight shape");
+        let panels = out.div_ceil(PANEL);
+        let mut data = vec![0.0; panels * inp * PANEL];
+        for (p, panel) in data.chunks_exact_mut(inp * PANEL).enumerate() {
+            let first = p * PANEL;
+            let width = PANEL.min(out - first);
+            for (c, dst) in panel.chunks_exact_mut(PANEL).enumerate() {
+                dst[..width].copy_from_slice(&weight_t[c * out + first..c * out + first + width]);
+            }
+        }
+        Panels { data, out, inp }
+    }
+
+    /// `dst (rows x out, row-major) = x (rows x inp) · Wᵀ + bias`, `bias` zero when
+    /// `None`. At most [`MAX_ROWS`] rows are read at a time; the panels are shared
+    /// among rayon's threads when the product is big enough to pay for it.
+    pub fn product(&self, kernels: Kernels, dst: &mut [f32], x: &[f32], bias: Option<&[f32]>) {
+        let (inp, out) = (self.inp, self.out);
+        let rows = x.len() / inp.max(1);
+        assert_eq!(x.len(), rows * inp, "input shape");
+        assert_eq!(dst.len(), rows * out, "output shape");
+        if let Some(bias) = bias {
+            assert_eq!(bias.len(), out, "bias shape");
+        }
+        if rows == 0 || out == 0 {
+            return;
+        }
+        let panels = out.div_ceil(PANEL);
+        let dst = Shared(dst.as_mut_ptr());
+        let run = |range: std::ops::Range<usize>| {
+            for first_row in (0..rows).step_by(MAX_ROWS) {
+                let n = MAX_ROWS.min(rows - first_row);
+                let block = Block {
+                    x: &x[first_row * inp..(first_row + n) * inp],
+                    rows: n,
+                    inp,
+                    out,
+                    // SAFETY: rows `first_row..first_row + n` of `dst`.
+                    dst: Shared(unsafe { dst.get().add(first_row * out) }),
+                };
+                for p in range.clone() {
+                    let panel = &self.data[p * inp * PANEL..(p + 1) * inp * PANEL];
+                    let bias = bias.map(|b| &b[p * PANEL..(p * PANEL + PANEL).min(out)]);
+                    block.panel(kernels, p, panel, bias);
+                }
+            }
+        };
+        let threads = rayon::current_num_threads();
+        if threads > 1 && rows * inp * out >= THREADED_WORK && panels > 1 {
+            let per = panels.div_ceil(threads.min(panels));
+            (0..panels.div_ceil(per))
+                .into_par_iter()
+                .for_each(|t| run(t * per..((t + 1) * per).min(panels)));
+        } else {
+            run(0..panels);
+        }
+    }
+}
+
+/// A raw pointer into the destination that threads may share: each writes only the
+/// columns of its own panels.
+#[derive(Clone, Copy)]
+struct Shared(*mut f32);
+// SAFETY: the tasks of one product write disjoint columns (their own panels) and
+// nothing reads the destination until all of them have finished.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Up to [`MAX_ROWS`] rows of the input and where their outputs go.
+struct Block<'a> {
+    x: &'a [f32],
+    rows: usize,
+    inp: usize,
+    out: usize,
+    dst: Shared,
+}
+
+impl Block<'_> {
+    /// The outputs of panel `p` for every row of the block.
+    fn panel(&self, kernels: Kernels, p: usize, panel: &[f32], bias: Option<&[f32]>) {
+        let mut init = [0.0f32; PANEL];
+        if let Some(bias) = bias {
+            init[..bias.len()].copy_from_slice(bias);
+        }
+        let width = PANEL.min(self.out - p * PANEL);
+        let mut tile = [[0.0f32; PANEL]; MAX_ROWS];
+        let tile = &mut tile[..self.rows];
+        match kernels {
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx512 if Kernels::Avx512.is_supported() => {
+                // SAFETY: the CPU has AVX-512F (just checked).
+                unsafe { rows_avx512(panel, self.x, self.inp, &init, tile) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx2 if Kernels::Avx2.is_supported() => {
+                // SAFETY: the CPU has AVX2 and FMA (just checked).
+                unsafe { rows_avx2(panel, self.x, self.inp, &init, tile) }
+            }
+            _ => rows_portable(panel, self.x, self.inp, &init, tile),
+        }
+        for (r, values) in tile.iter().enumerate() {
+            // SAFETY: row r < rows of this block, columns p*16..p*16+width < out:
+            // inside the destination, and only this task writes these columns.
+            let row = unsafe {
+                std::slice::from_raw_parts_mut(self.dst.get().add(r * self.out + p * PANEL), width)
+            };
+            row.copy_from_slice(&values[..width]);
+        }
+    }
+}
+
+/// The portable path: each output a dot product added in the order of the vector
+/// paths (column by column), which the compiler vectorises across the panel (not
+/// fused: without FMA a fused multiply-add is a slow library call).
+fn rows_portable(
+    panel: &[f32],
+    x: &[f32],
+    inp: usize,
+    init: &[f32; PANEL],
+    tile: &mut [[f32; PANEL]],
+) {
+    for (r, out) in tile.iter_mut().enumerate() {
+        let mut acc = *init;
+        for (c, w) in panel.chunks_exact(PANEL).enumerate() {
+            let v = x[r * inp + c];
+            for (a, w) in acc.iter_mut().zip(w) {
+                *a += v * *w;
+            }
+        }
+        *out = acc;
+    }
+}
+
+/// Calls `$kernel::<N>` for groups of `$group` rows, then the remainder.
+macro_rules! by_groups {
+    ($kernel:ident, $group:literal, $panel:expr, $x:expr, $inp:expr, $init:expr, $tile:expr,
+     [$($n:literal),*]) => {{
+        let (inp, mut first) = ($inp, 0);
+        while first < $tile.len() {
+            let n = $group.min($tile.len() - first);
+            let x = &$x[first * inp..(first + n) * inp];
+            let tile = &mut $tile[first..first + n];
+            match n {
+                $($n => $kernel::<$n>($panel, x, inp, $init, tile),)*
+                _ => unreachable!("a group has 1 to {} rows", $group),
+            }
+            first += n;
+        }
+    }};
+}
+
+/// AVX-512: a register per row (up to 24 rows at once), one load of the panel per
+/// column of the input shared by them.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn rows_avx512(
+    panel: &[f32],
+    x: &[f32],
+    inp: usize,
+    init: &[f32; PANEL],
+    tile: &mut [[f32; PANEL]],
+) {
+    by_groups!(
+        group_avx512,
+        24,
+        panel,
+        x,
+        inp,
+        init,
+        tile,
+        [
+            1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24
+        ]
+    )
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn group_avx512<const N: usize>(
+    panel: &[f32],
+    x: &[f32],
+    inp: usize,
+    init: &[f32; PANEL],
+    tile: &mut [[f32; PANEL]],
+) {
+    use std::arch::x86_64::*;
+    assert!(panel.len() == inp * PANEL && x.len() == N * inp && tile.len() == N);
+    // SAFETY: every load and store below is inside `panel`, `x`, `init` and `tile`
+    // (lengths asserted above); unaligned loads and stores.
+    unsafe {
+        let start = _mm512_loadu_ps(init.as_ptr());
+        let mut acc = [start; N];
+        let (w, xs) = (panel.as_ptr(), x.as_ptr());
+        for c in 0..inp {
+            let wc = _mm512_loadu_ps(w.add(c * PANEL));
+            for (r, a) in acc.iter_mut().enumerate() {
+                *a = _mm512_fmadd_ps(_mm512_set1_ps(*xs.add(r * inp + c)), wc, *a);
+            }
+        }
+        for (a, out) in acc.iter().zip(tile.iter_mut()) {
+            _mm512_storeu_ps(out.as_mut_ptr(), *a);
+        }
+    }
+}
+
+/// AVX2 + FMA: two registers per row (up to 6 rows at once).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn rows_avx2(panel: &[f32], x: &[f32], inp: usize, init: &[f32; PANEL], tile: &mut [[f32; PANEL]]) {
+    by_groups!(group_avx2, 6, panel, x, inp, init, tile, [1, 2, 3, 4, 5, 6])
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn group_avx2<const N: usize>(
+    panel: &[f32],
+    x: &[f32],
+    inp: usize,
+    init: &[f32; PANEL],
+    tile: &mut [[f32; PANEL]],
+) {
+    use std::arch::x86_64::*;
+    assert!(panel.len() == inp * PANEL && x.len() == N * inp && tile.len() == N);
+    // SAFETY: as in `group_avx512`.
+    unsafe {
+        let (lo, hi) = (
+            _mm256_loadu_ps(init.as_ptr()),
+            _mm256_loadu_ps(init.as_ptr().add(8)),
+        );
+        let mut acc = [[lo, hi]; N];
+        let (w, xs) = (panel.as_ptr(), x.as_ptr());
+        for c in 0..inp {
+            let w0 = _mm256_loadu_ps(w.add(c * PANEL));
+            let w1 = _mm256_loadu_ps(w.add(c * PANEL + 8));
+            for (r, a) in acc.iter_mut().enumerate() {
+                let v = _mm256_set1_ps(*xs.add(r * inp + c));
+                a[0] = _mm256_fmadd_ps(v, w0, a[0]);
+                a[1] = _mm256_fmadd_ps(v, w1, a[1]);
+            }
+        }
+        for (a, out) in acc.iter().zip(tile.iter_mut()) {
+            _mm256_storeu_ps(out.as_mut_ptr(), a[0]);
+            _mm256_storeu_ps(out.as_mut_ptr().add(8), a[1]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against a float64 product on every path: rows across the group sizes and past
+    /// a block, widths that leave a partial panel, with and without bias, on one
+    /// thread and split over several.
+    #[test]
+    fn panel_products_match_float64_on_every_path() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for kernels in Kernels::supported() {
+            for (inp, out) in [(7, 5), (33, 40), (384, 1152), (1536, 384)] {
+                let weight: Vec<f32> = (0..out * inp)
+                    .map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5)
+                    .collect();
+                let weight_t: Vec<f32> = (0..inp * out)
+                    .map(|i| weight[(i % out) * inp + i / out])
+                    .collect();
+                let panels = Panels::from_transposed(&weight_t, inp, out);
+                let bias: Vec<f32> = (0..out).map(|o| o as f32 * 0.01 - 0.2).collect();
+                for rows in [1, 5, 6, 7, 23, 24, 25, 48, 49, 97] {
+                    let x: Vec<f32> = (0..rows * inp)
+                        .map(|i| ((i * 31) % 53) as f32 / 26.5 - 1.0)
+                        .collect();
+                    for with_bias in [false, true] {
+                        let bias = with_bias.then_some(&bias[..]);
+                        let mut dst = vec![f32::NAN; rows * out];
+                        pool.install(|| panels.product(kernels, &mut dst, &x, bias));
+                        for r in 0..rows {
+                            for o in 0..out {
+                                let want: f64 = (0..inp)
+                                    .map(|c| {
+                                        f64::from(x[r * inp + c]) * f64::from(weight[o * inp + c])
+                                    })
+                                    .sum::<f64>()
+                                    + bias.map_or(0.0, |b| f64::from(b[o]));
+                                let got = f64::from(dst[r * out + o]);
+                                assert!(
+                                    (got - want).abs()
+                                        < 1e-5 * (1.0 + want.abs()) * (inp as f64).sqrt(),
+                                    "{kernels} {rows}x{inp}x{out} bias {with_bias}: ({r}, {o}) {got} {want}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
