@@ -218,7 +218,7 @@ def load_ort_direct(args):
     )
 
 
-def latency(model, backend, texts, threads):
+def latency(model, backend, texts, threads, args_backend):
     """One text at a time (queries at search time): milliseconds per `encode`, with
     the percentile of benches/query/latency.py; the encoder alone, no search."""
     for text in texts[:10]:
@@ -238,7 +238,7 @@ def latency(model, backend, texts, threads):
     print(
         json.dumps(
             {
-                "side": "sentence-transformers %s" % backend,
+                "side": backend if args_backend.startswith("ort") else "sentence-transformers " + backend,
                 "queries": len(times),
                 "threads": threads,
                 "p50_ms": round(pct(50), 2),
@@ -282,7 +282,7 @@ def main():
         for ids in model.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
     )
     if args.latency:
-        return latency(model, backend, texts, args.threads)
+        return latency(model, backend, texts, args.threads, args.backend)
     model.encode(texts[: args.batch_size], batch_size=args.batch_size)  # warm-up
     start, cpu = time.perf_counter(), time.process_time()
     vectors = model.encode(texts, batch_size=args.batch_size, convert_to_numpy=True)
