@@ -19,6 +19,11 @@ use crate::error::{Error, Result};
 /// Rows per rayon task in the elementwise kernels: enough work to pay for the task.
 const ROWS_PER_TASK: usize = 16;
 
+/// Chunks of [`ROWS_PER_TASK`] a task takes at least: fewer rows than this many
+/// chunks (a query's tokens) stay on the calling thread, where waking another
+/// costs more than the work.
+const MIN_TASKS: usize = 4;
+
 /// The environment variable that forces a kernel path (`portable`, `avx2`,
 /// `avx512`), for tests and for comparing paths on one machine.
 pub const KERNELS_ENV: &str = "DREDGE_KERNELS";
@@ -635,6 +640,7 @@ pub(crate) fn bias_activation(
     activation: Activation,
 ) {
     rows.par_chunks_mut(bias.len() * ROWS_PER_TASK)
+        .with_min_len(MIN_TASKS)
         .for_each(|chunk| {
             dispatch!(
                 kernels,
@@ -660,6 +666,7 @@ pub(crate) fn layer_norm(
         assert_eq!(x.len(), y.len());
     }
     x.par_chunks_mut(h * ROWS_PER_TASK)
+        .with_min_len(MIN_TASKS)
         .enumerate()
         .for_each(|(i, chunk)| {
             let start = i * h * ROWS_PER_TASK;

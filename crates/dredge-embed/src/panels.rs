@@ -107,6 +107,30 @@ impl Shared {
     }
 }
 
+/// Where a kernel writes: row `r` of its 16 outputs at `.0 + r * .1`.
+#[derive(Clone, Copy)]
+struct Out(*mut f32, usize);
+
+impl Out {
+    /// The outputs of row `r`.
+    ///
+    /// # Safety
+    /// Row `r` of the destination is 16 writable floats nobody else uses meanwhile.
+    unsafe fn row(self, r: usize) -> *mut f32 {
+        // SAFETY: as the caller promises.
+        unsafe { self.0.add(r * self.1) }
+    }
+
+    /// The rows from `first` on.
+    ///
+    /// # Safety
+    /// As [`Out::row`], for row `first`.
+    unsafe fn from(self, first: usize) -> Out {
+        // SAFETY: as the caller promises.
+        Out(unsafe { self.row(first) }, self.1)
+    }
+}
+
 /// Up to [`MAX_ROWS`] rows of the input and where their outputs go.
 struct Block<'a> {
     x: &'a [f32],
@@ -124,28 +148,42 @@ impl Block<'_> {
             init[..bias.len()].copy_from_slice(bias);
         }
         let width = PANEL.min(self.out - p * PANEL);
-        let mut tile = [[0.0f32; PANEL]; MAX_ROWS];
-        let tile = &mut tile[..self.rows];
+        // A full panel is written in place (row r at `dst + r * out + p * 16`); the
+        // last, partial one through a tile.
+        let mut tile = (width < PANEL).then_some([[0.0f32; PANEL]; MAX_ROWS]);
+        let out = match &mut tile {
+            Some(tile) => Out(tile.as_mut_ptr().cast(), PANEL),
+            // SAFETY: columns p*16..p*16+16 of the block's rows lie inside the
+            // destination (p*16 + 16 <= out).
+            None => Out(unsafe { self.dst.get().add(p * PANEL) }, self.out),
+        };
+        // SAFETY (each arm): `out` addresses `rows` rows of 16 writable floats that
+        // no other task writes (this panel's columns, or the tile).
         match kernels {
             #[cfg(target_arch = "x86_64")]
-            Kernels::Avx512 if Kernels::Avx512.is_supported() => {
-                // SAFETY: the CPU has AVX-512F (just checked).
-                unsafe { rows_avx512(panel, self.x, self.inp, &init, tile) }
-            }
+            Kernels::Avx512 if Kernels::Avx512.is_supported() => unsafe {
+                // The CPU has AVX-512F (just checked).
+                rows_avx512(panel, self.x, self.inp, &init, out, self.rows)
+            },
             #[cfg(target_arch = "x86_64")]
-            Kernels::Avx2 if Kernels::Avx2.is_supported() => {
-                // SAFETY: the CPU has AVX2 and FMA (just checked).
-                unsafe { rows_avx2(panel, self.x, self.inp, &init, tile) }
-            }
-            _ => rows_portable(panel, self.x, self.inp, &init, tile),
+            Kernels::Avx2 if Kernels::Avx2.is_supported() => unsafe {
+                // The CPU has AVX2 and FMA (just checked).
+                rows_avx2(panel, self.x, self.inp, &init, out, self.rows)
+            },
+            _ => unsafe { rows_portable(panel, self.x, self.inp, &init, out, self.rows) },
         }
-        for (r, values) in tile.iter().enumerate() {
-            // SAFETY: row r < rows of this block, columns p*16..p*16+width < out:
-            // inside the destination, and only this task writes these columns.
-            let row = unsafe {
-                std::slice::from_raw_parts_mut(self.dst.get().add(r * self.out + p * PANEL), width)
-            };
-            row.copy_from_slice(&values[..width]);
+        if let Some(tile) = tile {
+            for (r, values) in tile[..self.rows].iter().enumerate() {
+                // SAFETY: row r < rows of this block, columns p*16..p*16+width < out:
+                // inside the destination, and only this task writes these columns.
+                let row = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        self.dst.get().add(r * self.out + p * PANEL),
+                        width,
+                    )
+                };
+                row.copy_from_slice(&values[..width]);
+            }
         }
     }
 }
@@ -153,14 +191,15 @@ impl Block<'_> {
 /// The portable path: each output a dot product added in the order of the vector
 /// paths (column by column), which the compiler vectorises across the panel (not
 /// fused: without FMA a fused multiply-add is a slow library call).
-fn rows_portable(
+unsafe fn rows_portable(
     panel: &[f32],
     x: &[f32],
     inp: usize,
     init: &[f32; PANEL],
-    tile: &mut [[f32; PANEL]],
+    out: Out,
+    rows: usize,
 ) {
-    for (r, out) in tile.iter_mut().enumerate() {
+    for r in 0..rows {
         let mut acc = *init;
         for (c, w) in panel.chunks_exact(PANEL).enumerate() {
             let v = x[r * inp + c];
@@ -168,21 +207,24 @@ fn rows_portable(
                 *a += v * *w;
             }
         }
-        *out = acc;
+        // SAFETY: the caller gives 16 writable floats for each of `rows` rows.
+        unsafe { std::ptr::copy_nonoverlapping(acc.as_ptr(), out.row(r), PANEL) };
     }
 }
 
 /// Calls `$kernel::<N>` for groups of `$group` rows, then the remainder.
 macro_rules! by_groups {
-    ($kernel:ident, $group:literal, $panel:expr, $x:expr, $inp:expr, $init:expr, $tile:expr,
-     [$($n:literal),*]) => {{
-        let (inp, mut first) = ($inp, 0);
-        while first < $tile.len() {
-            let n = $group.min($tile.len() - first);
+    ($kernel:ident, $group:literal, $panel:expr, $x:expr, $inp:expr, $init:expr, $out:expr,
+     $rows:expr, [$($n:literal),*]) => {{
+        let (inp, rows, mut first) = ($inp, $rows, 0);
+        while first < rows {
+            let n = $group.min(rows - first);
             let x = &$x[first * inp..(first + n) * inp];
-            let tile = &mut $tile[first..first + n];
+            // SAFETY: rows first..first+n of the caller's `rows`.
+            let out = unsafe { $out.from(first) };
             match n {
-                $($n => $kernel::<$n>($panel, x, inp, $init, tile),)*
+                // SAFETY: as the caller of this function promises, for these rows.
+                $($n => unsafe { $kernel::<$n>($panel, x, inp, $init, out) },)*
                 _ => unreachable!("a group has 1 to {} rows", $group),
             }
             first += n;
@@ -192,14 +234,18 @@ macro_rules! by_groups {
 
 /// AVX-512: a register per row (up to 24 rows at once), one load of the panel per
 /// column of the input shared by them.
+///
+/// # Safety
+/// The CPU has AVX-512F; `out` addresses `rows` rows of 16 writable floats.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn rows_avx512(
+unsafe fn rows_avx512(
     panel: &[f32],
     x: &[f32],
     inp: usize,
     init: &[f32; PANEL],
-    tile: &mut [[f32; PANEL]],
+    out: Out,
+    rows: usize,
 ) {
     by_groups!(
         group_avx512,
@@ -208,26 +254,29 @@ fn rows_avx512(
         x,
         inp,
         init,
-        tile,
+        out,
+        rows,
         [
             1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24
         ]
     )
 }
 
+/// # Safety
+/// As [`rows_avx512`], for `N` rows.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn group_avx512<const N: usize>(
+unsafe fn group_avx512<const N: usize>(
     panel: &[f32],
     x: &[f32],
     inp: usize,
     init: &[f32; PANEL],
-    tile: &mut [[f32; PANEL]],
+    out: Out,
 ) {
     use std::arch::x86_64::*;
-    assert!(panel.len() == inp * PANEL && x.len() == N * inp && tile.len() == N);
-    // SAFETY: every load and store below is inside `panel`, `x`, `init` and `tile`
-    // (lengths asserted above); unaligned loads and stores.
+    assert!(panel.len() == inp * PANEL && x.len() == N * inp);
+    // SAFETY: the loads are inside `panel`, `x` and `init` (lengths asserted above),
+    // the stores inside the rows the caller gives; unaligned loads and stores.
     unsafe {
         let start = _mm512_loadu_ps(init.as_ptr());
         let mut acc = [start; N];
@@ -238,30 +287,52 @@ fn group_avx512<const N: usize>(
                 *a = _mm512_fmadd_ps(_mm512_set1_ps(*xs.add(r * inp + c)), wc, *a);
             }
         }
-        for (a, out) in acc.iter().zip(tile.iter_mut()) {
-            _mm512_storeu_ps(out.as_mut_ptr(), *a);
+        for (r, a) in acc.iter().enumerate() {
+            _mm512_storeu_ps(out.row(r), *a);
         }
     }
 }
 
 /// AVX2 + FMA: two registers per row (up to 6 rows at once).
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; `out` addresses `rows` rows of 16 writable floats.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn rows_avx2(panel: &[f32], x: &[f32], inp: usize, init: &[f32; PANEL], tile: &mut [[f32; PANEL]]) {
-    by_groups!(group_avx2, 6, panel, x, inp, init, tile, [1, 2, 3, 4, 5, 6])
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn group_avx2<const N: usize>(
+unsafe fn rows_avx2(
     panel: &[f32],
     x: &[f32],
     inp: usize,
     init: &[f32; PANEL],
-    tile: &mut [[f32; PANEL]],
+    out: Out,
+    rows: usize,
+) {
+    by_groups!(
+        group_avx2,
+        6,
+        panel,
+        x,
+        inp,
+        init,
+        out,
+        rows,
+        [1, 2, 3, 4, 5, 6]
+    )
+}
+
+/// # Safety
+/// As [`rows_avx2`], for `N` rows.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn group_avx2<const N: usize>(
+    panel: &[f32],
+    x: &[f32],
+    inp: usize,
+    init: &[f32; PANEL],
+    out: Out,
 ) {
     use std::arch::x86_64::*;
-    assert!(panel.len() == inp * PANEL && x.len() == N * inp && tile.len() == N);
+    assert!(panel.len() == inp * PANEL && x.len() == N * inp);
     // SAFETY: as in `group_avx512`.
     unsafe {
         let (lo, hi) = (
@@ -279,9 +350,9 @@ fn group_avx2<const N: usize>(
                 a[1] = _mm256_fmadd_ps(v, w1, a[1]);
             }
         }
-        for (a, out) in acc.iter().zip(tile.iter_mut()) {
-            _mm256_storeu_ps(out.as_mut_ptr(), a[0]);
-            _mm256_storeu_ps(out.as_mut_ptr().add(8), a[1]);
+        for (r, a) in acc.iter().enumerate() {
+            _mm256_storeu_ps(out.row(r), a[0]);
+            _mm256_storeu_ps(out.row(r).add(8), a[1]);
         }
     }
 }
