@@ -629,9 +629,9 @@ pub struct DenseArgs {
     #[arg(long, default_value_t = 32, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch_size: usize,
 
-    /// Dense: encode queries in this precision (fp32 or int8) instead of the one
+    /// Dense: encode queries in this precision (fp32, int8 or bf16) instead of the one
     /// the index's vectors were made with (a warning says so).
-    #[arg(long, value_name = "fp32|int8")]
+    #[arg(long, value_name = "fp32|int8|bf16")]
     pub precision: Option<dredge_embed::Precision>,
 }
 
@@ -883,11 +883,14 @@ pub struct EncoderArgs {
     #[arg(long, value_name = "TEXT")]
     pub passage_prefix: Option<String>,
 
-    /// The arithmetic of the model's linear layers: fp32, or int8 (weights
+    /// The arithmetic of the model's linear layers: fp32; int8 (weights
     /// quantized per output channel when the model is loaded, activations per
     /// token; about twice as fast with AVX-512 VNNI, vectors at cosine 0.998 to
-    /// fp32 ones on SciFact). An index records it and encodes its queries so.
-    #[arg(long, value_name = "fp32|int8", default_value = "fp32")]
+    /// fp32 ones on SciFact); or bf16 (weights and activations rounded to
+    /// bfloat16, sums in float32: faster with AVX-512 BF16, Intel Sapphire Rapids
+    /// and AMD Zen 4 on; slow elsewhere). An index records it and encodes its
+    /// queries so.
+    #[arg(long, value_name = "fp32|int8|bf16", default_value = "fp32")]
     pub precision: dredge_embed::Precision,
 }
 

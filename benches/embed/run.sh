@@ -5,7 +5,8 @@
 #   benches/embed/run.sh quality    SciFact corpus + queries with `dredge embed`: cosine to
 #                                   the shared sentence-transformers vectors, nDCG@10 of
 #                                   exact search (dredge eval), for ours and the reference
-#   benches/embed/run.sh int8       SciFact corpus + queries with `dredge embed --precision
+#   benches/embed/run.sh int8       (and `bf16`, the same with --precision bf16)
+#                                   SciFact corpus + queries with `dredge embed --precision
 #                                   int8`: cosine to the float32 vectors (the shared
 #                                   sentence-transformers ones, which dredge's fp32 equals),
 #                                   nDCG@10 of exact search; then `dredge index --model
@@ -57,7 +58,7 @@ mkdir -p "$OUT"
 [[ $what == all || $what == speed ]] && : > $OUT/speed.jsonl
 
 if [[ -z ${DREDGE:-} ]]; then
-    [[ $what == all || $what == quality || $what == int8 ]] && cargo build --quiet --release -p dredge
+    [[ $what == all || $what == quality || $what == int8 || $what == bf16 ]] && cargo build --quiet --release -p dredge
     DREDGE=target/release/dredge
 fi
 if [[ -z ${EMBED_BENCH:-} ]]; then
@@ -94,31 +95,34 @@ if [[ $what == all || $what == quality ]]; then
     done
 fi
 
-if [[ $what == all || $what == int8 ]]; then
+for P in int8 bf16; do
+[[ $what == all || $what == "$P" ]] || continue
+{
     machine
-    /usr/bin/time -f "# dredge embed --precision int8 corpus: %e s wall, %U s user + %S s system" \
-        $DREDGE embed --model "$MODEL" --input "$DATA" --precision int8 --out $OUT/scifact.int8.corpus.npy
-    $DREDGE embed --model "$MODEL" --input "$DATA" --kind query --precision int8 \
-        --out $OUT/scifact.int8.queries.npy
-    echo "# cosine of int8 to the float32 vectors: corpus, queries"
-    $BENCH compare $OUT/scifact.int8.corpus.npy $OUT/scifact.int8.corpus.ids.txt "$REF/corpus.npy" "$REF/corpus.ids.txt"
-    $BENCH compare $OUT/scifact.int8.queries.npy $OUT/scifact.int8.queries.ids.txt "$REF/queries.npy" "$REF/queries.ids.txt"
-    $BENCH search $OUT/scifact.int8.corpus.npy $OUT/scifact.int8.corpus.ids.txt \
-        $OUT/scifact.int8.queries.npy $OUT/scifact.int8.queries.ids.txt $OUT/scifact.int8.trec
+    /usr/bin/time -f "# dredge embed --precision $P corpus: %e s wall, %U s user + %S s system" \
+        $DREDGE embed --model "$MODEL" --input "$DATA" --precision $P --out $OUT/scifact.$P.corpus.npy
+    $DREDGE embed --model "$MODEL" --input "$DATA" --kind query --precision $P \
+        --out $OUT/scifact.$P.queries.npy
+    echo "# cosine of $P to the float32 vectors: corpus, queries"
+    $BENCH compare $OUT/scifact.$P.corpus.npy $OUT/scifact.$P.corpus.ids.txt "$REF/corpus.npy" "$REF/corpus.ids.txt"
+    $BENCH compare $OUT/scifact.$P.queries.npy $OUT/scifact.$P.queries.ids.txt "$REF/queries.npy" "$REF/queries.ids.txt"
+    $BENCH search $OUT/scifact.$P.corpus.npy $OUT/scifact.$P.corpus.ids.txt \
+        $OUT/scifact.$P.queries.npy $OUT/scifact.$P.queries.ids.txt $OUT/scifact.$P.trec
     $BENCH search "$REF/corpus.npy" "$REF/corpus.ids.txt" "$REF/queries.npy" "$REF/queries.ids.txt" \
         $OUT/scifact.reference.trec
-    for run in int8 reference; do
+    for run in $P reference; do
         echo "# exact search, SciFact test, $run vectors"
         $DREDGE eval --qrels "$DATA" --split test --run $OUT/scifact.$run.trec -m ndcg@10,recall@100 2>/dev/null
         echo
     done
     machine
-    /usr/bin/time -f "# dredge index --model --precision int8: %e s wall, %U s user + %S s system" \
-        $DREDGE index --corpus "$DATA" --model "$MODEL" --precision int8 --out $OUT/scifact-int8-index --overwrite
-    echo "# dredge eval --dataset, the int8 index (queries encoded in int8 by the index)"
-    $DREDGE eval --dataset "$DATA" --index $OUT/scifact-int8-index --mode dense --exact -m ndcg@10,recall@100
+    /usr/bin/time -f "# dredge index --model --precision $P: %e s wall, %U s user + %S s system" \
+        $DREDGE index --corpus "$DATA" --model "$MODEL" --precision $P --out $OUT/scifact-$P-index --overwrite
+    echo "# dredge eval --dataset, the $P index (queries encoded in $P by the index)"
+    $DREDGE eval --dataset "$DATA" --index $OUT/scifact-$P-index --mode dense --exact -m ndcg@10,recall@100
     machine
-fi
+}
+done
 
 if [[ $what == all || $what == speed ]]; then
     if [[ -z ${ST_PY:-} ]] && ! $VENV/bin/python -c "import sentence_transformers, torch, onnxruntime, optimum" 2>/dev/null; then

@@ -84,7 +84,7 @@ class Index:
 
     ``model`` replaces the model folder the index records (for an index moved to
     another machine; it must be the same model); ``batch_size`` is how many queries
-    are encoded per forward pass; ``precision`` (``"fp32"`` or ``"int8"``) encodes
+    are encoded per forward pass; ``precision`` (``"fp32"``, ``"int8"`` or ``"bf16"``) encodes
     query text in another precision than the index's vectors were made with
     (default: theirs). A sharded index (``dredge shards join``) opens
     the same way; ``one_shard_at_a_time=True`` holds one of its shards in memory at
@@ -162,7 +162,7 @@ class Index:
         sentence-transformers folder that encodes every document; the index then
         encodes query text too). The options are ``dredge index``'s; ``shard="i/n"``
         builds shard i of n of the corpus file (join shards with :func:`join_shards`);
-        ``precision="int8"`` encodes with int8 linear layers (``--precision``).
+        ``precision="int8"`` (or ``"bf16"``) encodes with int8 (bf16) linear layers (``--precision``).
         """
         inner = _dredge.Index.build(
             os.fspath(out),

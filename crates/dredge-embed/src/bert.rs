@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
+use crate::bf16::Bf16Matrix;
 use crate::config::{Activation, BertConfig};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, View, bias_activation, layer_norm, matmul, softmax_rows};
@@ -41,6 +42,8 @@ struct Linear {
     panels: Option<Panels>,
     /// The weight in int8 once [`Linear::quantize`] ran (then `weight_t` is empty).
     int8: Option<QuantizedMatrix>,
+    /// The weight in bf16 once [`Linear::round_to_bf16`] ran (then `weight_t` is empty).
+    bf16: Option<Bf16Matrix>,
 }
 
 impl Linear {
@@ -54,6 +57,7 @@ impl Linear {
             out,
             inp,
             int8: None,
+            bf16: None,
         }
     }
 
@@ -67,9 +71,29 @@ impl Linear {
         }
     }
 
-    /// [`Linear::product`], in int8 when the weight is quantized (the activations
-    /// quantized into `scratch`).
+    /// Replaces the float32 weight by its bf16 rounding.
+    fn round_to_bf16(&mut self) {
+        if self.bf16.is_none() && self.int8.is_none() {
+            let weight = transpose(&self.weight_t, self.inp, self.out);
+            self.bf16 = Some(Bf16Matrix::new(&weight, self.out, self.inp));
+            self.weight_t = Vec::new();
+            self.panels = None;
+        }
+    }
+
+    /// [`Linear::product`], in int8 or bf16 when the weight is (the activations
+    /// converted into `scratch`).
     fn product_with(&self, kernels: Kernels, dst: &mut [f32], x: &[f32], scratch: &mut Scratch) {
+        if let Some(m) = &self.bf16 {
+            let tokens = x.len() / self.inp;
+            return m.product(
+                kernels,
+                &mut dst[..tokens * self.out],
+                x,
+                None,
+                &mut scratch.pairs,
+            );
+        }
         match &self.int8 {
             Some(q) => q.product(kernels, dst, x, None, scratch),
             None => self.product(kernels, dst, x),
@@ -82,6 +106,9 @@ impl Linear {
         let dst = &mut dst[..tokens * self.out];
         if let Some(q) = &self.int8 {
             return q.product(kernels, dst, x, Some(&self.bias), scratch);
+        }
+        if let Some(m) = &self.bf16 {
+            return m.product(kernels, dst, x, Some(&self.bias), &mut scratch.pairs);
         }
         if let Some(panels) = self.panels.as_ref().filter(|_| tokens <= panels::MAX_ROWS) {
             return panels.product(kernels, dst, x, Some(&self.bias));
@@ -104,6 +131,11 @@ impl Linear {
     fn product(&self, kernels: Kernels, dst: &mut [f32], x: &[f32]) {
         if let Some(q) = &self.int8 {
             return q.product(kernels, dst, x, None, &mut Scratch::default());
+        }
+        if let Some(m) = &self.bf16 {
+            let tokens = x.len() / self.inp;
+            let dst = &mut dst[..tokens * self.out];
+            return m.product(kernels, dst, x, None, &mut Vec::new());
         }
         let tokens = x.len() / self.inp;
         let dst = &mut dst[..tokens * self.out];
@@ -340,6 +372,21 @@ impl Bert {
                 &mut layer.output,
             ] {
                 linear.quantize();
+            }
+        }
+    }
+
+    /// Rounds the weights of the linear layers to bf16 (as [`Bert::quantize`] does
+    /// for int8).
+    pub fn round_to_bf16(&mut self) {
+        for layer in &mut self.layers {
+            for linear in [
+                &mut layer.qkv,
+                &mut layer.attention_out,
+                &mut layer.intermediate,
+                &mut layer.output,
+            ] {
+                linear.round_to_bf16();
             }
         }
     }

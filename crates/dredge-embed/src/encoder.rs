@@ -206,8 +206,10 @@ impl Encoder {
 
         let kernels = Kernels::detect()?;
         let mut model = Bert::load(&weights_path, &config.bert)?;
-        if options.precision == Precision::Int8 {
-            model.quantize();
+        match options.precision {
+            Precision::Fp32 => {}
+            Precision::Int8 => model.quantize(),
+            Precision::Bf16 => model.round_to_bf16(),
         }
         let fingerprint = fingerprint(&dir, &tokenizer_path, &weights_path)?;
         Ok(Encoder {

@@ -69,6 +69,7 @@
 #![warn(missing_docs)]
 
 mod bert;
+mod bf16;
 mod config;
 mod cross;
 mod encoder;

@@ -127,6 +127,7 @@ impl Out {
     ///
     /// # Safety
     /// As [`Out::row`], for row `first`.
+    #[cfg(target_arch = "x86_64")]
     unsafe fn from(self, first: usize) -> Out {
         // SAFETY: as the caller promises.
         Out(unsafe { self.row(first) }, self.1)
@@ -215,6 +216,7 @@ unsafe fn rows_portable(
 }
 
 /// Calls `$kernel::<N>` for groups of `$group` rows, then the remainder.
+#[cfg(target_arch = "x86_64")]
 macro_rules! by_groups {
     ($kernel:ident, $group:literal, $panel:expr, $x:expr, $inp:expr, $init:expr, $out:expr,
      $rows:expr, [$($n:literal),*]) => {{

@@ -313,7 +313,7 @@ impl PyIndex {
     /// Opens the index folder `path`; `model` replaces the model folder the index
     /// records (a moved index), `batch_size` is the query encoding batch;
     /// `one_shard_at_a_time` holds one shard of a sharded index in memory at a time;
-    /// `precision` (`"fp32"`, `"int8"`) replaces the one the index records for
+    /// `precision` (`"fp32"`, `"int8"`, `"bf16"`) replaces the one the index records for
     /// encoding query text.
     #[new]
     #[pyo3(signature = (path, *, model = None, batch_size = 32, one_shard_at_a_time = false, precision = None))]
