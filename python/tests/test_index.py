@@ -181,3 +181,21 @@ def test_mine_rescores_with_a_teacher(scifact, scifact_index):
         assert row["retriever_pos_scores"] == base["pos_scores"]
         bm25 = dict(zip(base["neg_ids"], base["neg_scores"]))
         assert [bm25[d] for d in row["neg_ids"]] == row["retriever_neg_scores"]
+
+
+def test_precisions_are_recorded_and_encode_the_queries(tmp_path):
+    model = need(shared_dir() / "models" / "all-MiniLM-L6-v2")
+    found = {}
+    for precision in ("fp32", "int8", "bf16"):
+        index = dredge.Index.build(
+            tmp_path / precision, documents=DOCS, model=model, bm25=False, ann="flat", precision=precision
+        )
+        dense = index.manifest["components"]["dense"]["default"]
+        assert dense["encoder"].get("precision", "fp32") == precision
+        hits = dredge.Index(tmp_path / precision).search("where do bees find nectar", k=4, mode="dense")
+        found[precision] = [h["id"] for h in hits]
+        assert all(-1.0 <= h["score"] <= 1.0 for h in hits)
+    # Rounding moves the scores a little, not what the query finds first.
+    assert found["fp32"][:2] == found["int8"][:2] == found["bf16"][:2], found
+    with pytest.raises(ValueError, match="unknown precision `int4`"):
+        dredge.Index(tmp_path / "fp32", precision="int4")
