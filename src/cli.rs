@@ -887,9 +887,9 @@ pub struct EncoderArgs {
     /// quantized per output channel when the model is loaded, activations per
     /// token; about twice as fast with AVX-512 VNNI, vectors at cosine 0.998 to
     /// fp32 ones on SciFact); or bf16 (weights and activations rounded to
-    /// bfloat16, sums in float32: faster with AVX-512 BF16, Intel Sapphire Rapids
-    /// and AMD Zen 4 on; slow elsewhere). An index records it and encodes its
-    /// queries so.
+    /// bfloat16, sums in float32: 1.4x fp32 with AVX-512 BF16, Intel Sapphire
+    /// Rapids and AMD Zen 4 on; about fp32's speed elsewhere; cosine 0.99999 to
+    /// fp32). An index records it and encodes its queries so.
     #[arg(long, value_name = "fp32|int8|bf16", default_value = "fp32")]
     pub precision: dredge_embed::Precision,
 }

@@ -7,8 +7,9 @@
 //! needed (unlike int8); a product of two bf16 values is exact in float32, and
 //! only the sums round. Rounding to bf16 is to nearest, ties to even, with
 //! subnormals flushed to zero, as `vcvtne2ps2bf16` does; every path rounds the
-//! same way. On CPUs without AVX-512 BF16 the products run on a portable path
-//! (each pair widened to float32): the same bf16 inputs, sums in another order.
+//! same way. On CPUs without AVX-512 BF16 each pair is widened to float32 (a
+//! shift) and multiplied with FMA, in AVX-512F, AVX2 or portable code: the same
+//! bf16 inputs, sums in another order.
 //!
 //! Layout: panels of 16 output channels, as the float32 panels (`panels.rs`), with
 //! the input columns in pairs: the 32-bit word `(p, c, o)` holds `w[o][2c]` in its
@@ -55,6 +56,44 @@ pub(crate) fn hardware() -> bool {
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
+    }
+}
+
+/// How the products run: `vdpbf16ps`, or the rounded pairs widened to float32
+/// (shifted into the high half of a float) and multiplied with FMA, in AVX-512F,
+/// AVX2 or portable code: the same rounded operands on every path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    Hardware,
+    WidenAvx512,
+    WidenAvx2,
+    Portable,
+}
+
+impl Path {
+    /// Every path this CPU can run (tests).
+    #[cfg(test)]
+    fn supported() -> Vec<Path> {
+        let mut paths = vec![Path::Portable];
+        if Kernels::Avx2.is_supported() {
+            paths.push(Path::WidenAvx2);
+        }
+        if Kernels::Avx512.is_supported() {
+            paths.push(Path::WidenAvx512);
+        }
+        if hardware() {
+            paths.push(Path::Hardware);
+        }
+        paths
+    }
+
+    fn of(kernels: Kernels) -> Path {
+        match kernels {
+            Kernels::Avx512 if hardware() => Path::Hardware,
+            Kernels::Avx512 if Kernels::Avx512.is_supported() => Path::WidenAvx512,
+            Kernels::Avx2 if Kernels::Avx2.is_supported() => Path::WidenAvx2,
+            _ => Path::Portable,
+        }
     }
 }
 
@@ -112,6 +151,17 @@ impl Bf16Matrix {
         bias: Option<&[f32]>,
         pairs: &mut Vec<u32>,
     ) {
+        self.product_on(Path::of(kernels), dst, x, bias, pairs)
+    }
+
+    fn product_on(
+        &self,
+        path: Path,
+        dst: &mut [f32],
+        x: &[f32],
+        bias: Option<&[f32]>,
+        pairs: &mut Vec<u32>,
+    ) {
         let (inp, out, np) = (self.inp, self.out, self.pairs);
         let rows = x.len() / inp.max(1);
         assert_eq!(x.len(), rows * inp, "input shape");
@@ -122,7 +172,7 @@ impl Bf16Matrix {
         if rows == 0 || out == 0 {
             return;
         }
-        let hardware = kernels == Kernels::Avx512 && hardware();
+        let hardware = path == Path::Hardware;
         if pairs.len() < rows * np {
             pairs.resize(rows * np, 0);
         }
@@ -166,10 +216,16 @@ impl Bf16Matrix {
                     // apart, that only this task writes (this panel's columns of
                     // these rows, or the tile).
                     unsafe {
-                        match hardware {
+                        match path {
+                            // The CPU has each path's instructions (`Path::of`).
                             #[cfg(target_arch = "x86_64")]
-                            // The CPU has AVX-512F and AVX-512 BF16 (`hardware`).
-                            true => rows_bf16(w, xs, np, &init, m, ptr, stride),
+                            Path::Hardware => rows_bf16(w, xs, np, &init, m, ptr, stride),
+                            #[cfg(target_arch = "x86_64")]
+                            Path::WidenAvx512 => {
+                                rows_widen_avx512(w, xs, np, &init, m, ptr, stride)
+                            }
+                            #[cfg(target_arch = "x86_64")]
+                            Path::WidenAvx2 => rows_widen_avx2(w, xs, np, &init, m, ptr, stride),
                             _ => rows_portable(w, xs, np, &init, m, ptr, stride),
                         }
                     }
@@ -301,6 +357,161 @@ unsafe fn rows_portable(
     }
 }
 
+/// AVX-512F without BF16: each pair of weights widened to two float32 registers
+/// (`w << 16`, `w & 0xffff0000`), two FMAs per row, low first.
+///
+/// # Safety
+/// The CPU has AVX-512F; `out` addresses `rows` (1 to 24) rows of 16 writable floats,
+/// `stride` apart.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn rows_widen_avx512(
+    w: &[u32],
+    xs: &[u32],
+    np: usize,
+    init: &[f32; PANEL],
+    rows: usize,
+    out: *mut f32,
+    stride: usize,
+) {
+    macro_rules! groups {
+        ($($n:literal),*) => {
+            match rows {
+                // SAFETY: as the caller promises.
+                $($n => unsafe { group_widen_avx512::<$n>(w, xs, np, init, out, stride) },)*
+                n => unreachable!("a group has 1 to 24 rows, not {n}"),
+            }
+        };
+    }
+    groups!(
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24
+    )
+}
+
+/// # Safety
+/// As [`rows_widen_avx512`], for `N` rows.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn group_widen_avx512<const N: usize>(
+    w: &[u32],
+    xs: &[u32],
+    np: usize,
+    init: &[f32; PANEL],
+    out: *mut f32,
+    stride: usize,
+) {
+    use std::arch::x86_64::*;
+    assert!(w.len() == np * PANEL && xs.len() == N * np);
+    // SAFETY: as in `group_bf16`.
+    unsafe {
+        let start = _mm512_loadu_ps(init.as_ptr());
+        let mut acc = [start; N];
+        let (wp, xp) = (w.as_ptr(), xs.as_ptr());
+        let high = _mm512_set1_epi32(0xffff_0000u32 as i32);
+        for c in 0..np {
+            let wc = _mm512_loadu_si512(wp.add(c * PANEL).cast());
+            let lo = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(wc));
+            let hi = _mm512_castsi512_ps(_mm512_and_si512(wc, high));
+            for (r, a) in acc.iter_mut().enumerate() {
+                let x = *xp.add(r * np + c);
+                *a = _mm512_fmadd_ps(_mm512_set1_ps(f32::from_bits(x << 16)), lo, *a);
+                *a = _mm512_fmadd_ps(_mm512_set1_ps(f32::from_bits(x & 0xffff_0000)), hi, *a);
+            }
+        }
+        for (r, a) in acc.iter().enumerate() {
+            _mm512_storeu_ps(out.add(r * stride), *a);
+        }
+    }
+}
+
+/// AVX2 + FMA: as [`rows_widen_avx512`] in two 8-float halves, 5 rows at once.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; `out` addresses `rows` (1 to 24) rows of 16 writable
+/// floats, `stride` apart.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_widen_avx2(
+    w: &[u32],
+    xs: &[u32],
+    np: usize,
+    init: &[f32; PANEL],
+    rows: usize,
+    out: *mut f32,
+    stride: usize,
+) {
+    let mut first = 0;
+    while first < rows {
+        let n = 5.min(rows - first);
+        let x = &xs[first * np..(first + n) * np];
+        // SAFETY: rows first..first+n of the caller's, as it promises.
+        unsafe {
+            let o = out.add(first * stride);
+            match n {
+                1 => group_widen_avx2::<1>(w, x, np, init, o, stride),
+                2 => group_widen_avx2::<2>(w, x, np, init, o, stride),
+                3 => group_widen_avx2::<3>(w, x, np, init, o, stride),
+                4 => group_widen_avx2::<4>(w, x, np, init, o, stride),
+                _ => group_widen_avx2::<5>(w, x, np, init, o, stride),
+            }
+        }
+        first += n;
+    }
+}
+
+/// # Safety
+/// As [`rows_widen_avx2`], for `N` rows.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn group_widen_avx2<const N: usize>(
+    w: &[u32],
+    xs: &[u32],
+    np: usize,
+    init: &[f32; PANEL],
+    out: *mut f32,
+    stride: usize,
+) {
+    use std::arch::x86_64::*;
+    assert!(w.len() == np * PANEL && xs.len() == N * np);
+    // SAFETY: as in `group_bf16`.
+    unsafe {
+        let (i0, i1) = (
+            _mm256_loadu_ps(init.as_ptr()),
+            _mm256_loadu_ps(init.as_ptr().add(8)),
+        );
+        let mut acc = [[i0, i1]; N];
+        let (wp, xp) = (w.as_ptr(), xs.as_ptr());
+        let high = _mm256_set1_epi32(0xffff_0000u32 as i32);
+        for c in 0..np {
+            let w0 = _mm256_loadu_si256(wp.add(c * PANEL).cast());
+            let w1 = _mm256_loadu_si256(wp.add(c * PANEL + 8).cast());
+            let (lo0, lo1) = (
+                _mm256_castsi256_ps(_mm256_slli_epi32::<16>(w0)),
+                _mm256_castsi256_ps(_mm256_slli_epi32::<16>(w1)),
+            );
+            let (hi0, hi1) = (
+                _mm256_castsi256_ps(_mm256_and_si256(w0, high)),
+                _mm256_castsi256_ps(_mm256_and_si256(w1, high)),
+            );
+            for (r, a) in acc.iter_mut().enumerate() {
+                let x = *xp.add(r * np + c);
+                let (xl, xh) = (
+                    _mm256_set1_ps(f32::from_bits(x << 16)),
+                    _mm256_set1_ps(f32::from_bits(x & 0xffff_0000)),
+                );
+                a[0] = _mm256_fmadd_ps(xl, lo0, a[0]);
+                a[1] = _mm256_fmadd_ps(xl, lo1, a[1]);
+                a[0] = _mm256_fmadd_ps(xh, hi0, a[0]);
+                a[1] = _mm256_fmadd_ps(xh, hi1, a[1]);
+            }
+        }
+        for (r, a) in acc.iter().enumerate() {
+            _mm256_storeu_ps(out.add(r * stride), a[0]);
+            _mm256_storeu_ps(out.add(r * stride + 8), a[1]);
+        }
+    }
+}
+
 /// AVX-512 BF16: a register per row, one panel load per pair of input columns.
 ///
 /// # Safety
@@ -419,8 +630,8 @@ mod tests {
         }
     }
 
-    /// Against a float64 product of the bf16-rounded operands, on the portable path
-    /// and (where the CPU has it) in hardware, over row counts across the groups and
+    /// Against a float64 product of the bf16-rounded operands, on every path the CPU
+    /// has, over row counts across the groups and
     /// blocks, odd widths, a partial panel, with and without bias, 1 and 3 threads.
     #[test]
     fn products_match_float64_on_the_rounded_operands() {
@@ -428,11 +639,7 @@ mod tests {
             .num_threads(3)
             .build()
             .unwrap();
-        let mut paths = vec![Kernels::Portable];
-        if hardware() {
-            paths.push(Kernels::Avx512);
-        }
-        for kernels in paths {
+        for path in Path::supported() {
             for (inp, out) in [(7, 5), (33, 40), (384, 1152), (1536, 384)] {
                 let weight: Vec<f32> = (0..out * inp)
                     .map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5)
@@ -449,10 +656,10 @@ mod tests {
                             let mut dst = vec![f32::NAN; rows * out];
                             let mut scratch = Vec::new();
                             if threads == 1 {
-                                m.product(kernels, &mut dst, &x, bias, &mut scratch);
+                                m.product_on(path, &mut dst, &x, bias, &mut scratch);
                             } else {
                                 pool.install(|| {
-                                    m.product(kernels, &mut dst, &x, bias, &mut scratch)
+                                    m.product_on(path, &mut dst, &x, bias, &mut scratch)
                                 });
                             }
                             for r in 0..rows {
@@ -468,7 +675,7 @@ mod tests {
                                     assert!(
                                         (got - want).abs()
                                             < 1e-5 * (1.0 + want.abs()) * (inp as f64).sqrt(),
-                                        "{kernels} {rows}x{inp}x{out} bias {with_bias}: ({r}, {o}) {got} {want}"
+                                        "{path:?} {rows}x{inp}x{out} bias {with_bias}: ({r}, {o}) {got} {want}"
                                     );
                                 }
                             }

@@ -47,7 +47,8 @@ pub enum Precision {
     /// SciFact's passages, cosine 0.9976 mean (0.9953 min) to the float32 vectors.
     Int8,
     /// bfloat16 weights and activations, products added up in float32 with AVX-512
-    /// BF16 (`vdpbf16ps`) where the CPU has it, on a slow portable path elsewhere.
+    /// BF16 (`vdpbf16ps`) where the CPU has it (1.4x fp32 on AMD Zen 4), widened to
+    /// float32 elsewhere (about fp32's speed); cosine 0.99999 to fp32 on SciFact.
     Bf16,
 }
 
