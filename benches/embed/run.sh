@@ -70,6 +70,15 @@ PY=${ST_PY:-$VENV/bin/python}
 PIN_CMD=()
 [[ -n ${PIN:-} ]] && PIN_CMD=(taskset -c "$PIN")
 
+# caps: the environment of a peer's run; `torch-avx2` holds torch to its AVX2 code
+# (its own kernels, MKL's GEMM and oneDNN).
+backend_caps() {
+    caps=()
+    if [[ $1 == torch-avx2 ]]; then
+        caps=(ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2)
+    fi
+}
+
 machine() {
     local flags
     flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f|avx512_vnni|avx512_bf16|avx_vnni' | tr '\n' ' ')
@@ -145,12 +154,8 @@ if [[ $what == all || $what == speed ]]; then
             done
             unset DREDGE_KERNELS
             for backend in $BACKENDS; do
-                caps=()
-                if [[ $backend == torch-avx2 ]]; then
-                    # torch's own AVX2 code: its kernels, MKL's GEMM and oneDNN capped.
-                    caps=(ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2)
-                    backend=torch
-                fi
+                backend_caps "$backend"
+                backend=${backend%-avx2}
                 env "${caps[@]}" OMP_NUM_THREADS=$THREADS "${PIN_CMD[@]}" $PY benches/embed/st_bench.py --model "$MODEL" \
                     --corpus "$CORPUS" --limit "$LIMIT" --batch-size "$batch" \
                     --threads "$THREADS" --backend "$backend" --work $OUT/st-models 2>/dev/null \
@@ -175,11 +180,8 @@ if [[ $what == latency ]]; then
         done
         unset DREDGE_KERNELS
         for backend in $BACKENDS; do
-            caps=()
-            if [[ $backend == torch-avx2 ]]; then
-                caps=(ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2)
-                backend=torch
-            fi
+            backend_caps "$backend"
+            backend=${backend%-avx2}
             env "${caps[@]}" OMP_NUM_THREADS=$THREADS "${PIN_CMD[@]}" $PY benches/embed/st_bench.py --model "$MODEL" \
                 --corpus "$QUERIES" --limit "$LIMIT" --threads "$THREADS" --backend "$backend" \
                 --work $OUT/st-models --latency 2>/dev/null \

@@ -130,13 +130,7 @@ fn encode(
     batch_size: usize,
     precision: Precision,
 ) -> Result<()> {
-    let mut texts = Vec::new();
-    for doc in CorpusReader::open(corpus)? {
-        texts.push(doc?.joined());
-        if limit > 0 && texts.len() >= limit {
-            break;
-        }
-    }
+    let texts = read_texts(corpus, limit)?;
     let encoder = Encoder::load(
         model,
         &EncoderOptions {
@@ -169,16 +163,23 @@ fn encode(
     Ok(())
 }
 
-/// One query at a time through `encode_queries`, as a search by text does: the
-/// latency of the encoder alone (the model loaded and 10 queries run first).
-fn latency(model: &str, queries: &str, limit: usize, precision: Precision) -> Result<()> {
+/// The first `limit` texts (all when 0) of a JSONL file or BEIR folder, title and
+/// text joined as BEIR does.
+fn read_texts(path: &str, limit: usize) -> Result<Vec<String>> {
     let mut texts = Vec::new();
-    for doc in CorpusReader::open(queries)? {
+    for doc in CorpusReader::open(path)? {
         texts.push(doc?.joined());
         if limit > 0 && texts.len() >= limit {
             break;
         }
     }
+    Ok(texts)
+}
+
+/// One query at a time through `encode_queries`, as a search by text does: the
+/// latency of the encoder alone (the model loaded and 10 queries run first).
+fn latency(model: &str, queries: &str, limit: usize, precision: Precision) -> Result<()> {
+    let texts = read_texts(queries, limit)?;
     let encoder = Encoder::load(
         model,
         &EncoderOptions {

@@ -364,21 +364,17 @@ impl Bert {
     /// Quantizes the weights of the linear layers (query/key/value, attention output,
     /// feed-forward in and out) to int8; embeddings, norms and attention stay f32.
     pub fn quantize(&mut self) {
-        for layer in &mut self.layers {
-            for linear in [
-                &mut layer.qkv,
-                &mut layer.attention_out,
-                &mut layer.intermediate,
-                &mut layer.output,
-            ] {
-                linear.quantize();
-            }
-        }
+        self.linears(Linear::quantize);
     }
 
     /// Rounds the weights of the linear layers to bf16 (as [`Bert::quantize`] does
     /// for int8).
     pub fn round_to_bf16(&mut self) {
+        self.linears(Linear::round_to_bf16);
+    }
+
+    /// Calls `f` on the four linear layers of every BERT layer.
+    fn linears(&mut self, f: impl Fn(&mut Linear)) {
         for layer in &mut self.layers {
             for linear in [
                 &mut layer.qkv,
@@ -386,7 +382,7 @@ impl Bert {
                 &mut layer.intermediate,
                 &mut layer.output,
             ] {
-                linear.round_to_bf16();
+                f(linear);
             }
         }
     }

@@ -19,6 +19,7 @@
 use rayon::prelude::*;
 
 use crate::kernels::Kernels;
+use crate::panels::Shared;
 
 const PANEL: usize = 16;
 
@@ -303,21 +304,6 @@ fn round_rows_hw(x: &[f32], inp: usize, out: &mut [u32]) {
             let hi = row.get(2 * c + 1).map_or(0, |&v| to_bf16(v));
             words[c] = u32::from(lo) | (u32::from(hi) << 16);
         }
-    }
-}
-
-/// A raw pointer into the destination that the tasks of one product share; each
-/// writes its own (row, panel) cells.
-#[derive(Clone, Copy)]
-struct Shared(*mut f32);
-// SAFETY: the tasks of one product write disjoint cells and nothing reads the
-// destination until all of them have finished.
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
-
-impl Shared {
-    fn get(self) -> *mut f32 {
-        self.0
     }
 }
 

@@ -94,17 +94,17 @@ impl Panels {
     }
 }
 
-/// A raw pointer into the destination that threads may share: each writes only the
-/// columns of its own panels.
+/// A raw pointer into a product's destination that its tasks share: each writes
+/// only its own cells (the columns of its panels, of its rows).
 #[derive(Clone, Copy)]
-struct Shared(*mut f32);
-// SAFETY: the tasks of one product write disjoint columns (their own panels) and
-// nothing reads the destination until all of them have finished.
+pub(crate) struct Shared(pub(crate) *mut f32);
+// SAFETY: the tasks of one product write disjoint cells and nothing reads the
+// destination until all of them have finished.
 unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 impl Shared {
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }
