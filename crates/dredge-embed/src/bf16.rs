@@ -360,18 +360,8 @@ unsafe fn rows_widen_avx512(
     out: *mut f32,
     stride: usize,
 ) {
-    macro_rules! groups {
-        ($($n:literal),*) => {
-            match rows {
-                // SAFETY: as the caller promises.
-                $($n => unsafe { group_widen_avx512::<$n>(w, xs, np, init, out, stride) },)*
-                n => unreachable!("a group has 1 to 24 rows, not {n}"),
-            }
-        };
-    }
-    groups!(
-        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24
-    )
+    // SAFETY: as the caller promises.
+    unsafe { with_rows!(rows, group_widen_avx512(w, xs, np, init, out, stride)) }
 }
 
 /// # Safety
@@ -514,18 +504,8 @@ unsafe fn rows_bf16(
     out: *mut f32,
     stride: usize,
 ) {
-    macro_rules! groups {
-        ($($n:literal),*) => {
-            match rows {
-                // SAFETY: as the caller promises.
-                $($n => unsafe { group_bf16::<$n>(w, xs, np, init, out, stride) },)*
-                n => unreachable!("a group has 1 to 24 rows, not {n}"),
-            }
-        };
-    }
-    groups!(
-        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24
-    )
+    // SAFETY: as the caller promises.
+    unsafe { with_rows!(rows, group_bf16(w, xs, np, init, out, stride)) }
 }
 
 /// # Safety

@@ -68,6 +68,42 @@
 //! ```
 #![warn(missing_docs)]
 
+/// `$f::<N>(args)` with `N` = `$rows`, 1 to 24: the AVX-512 kernels of a few rows
+/// (`panels.rs`, `bf16.rs`) are compiled once per row count, so that their
+/// accumulators, a register per row, stay in registers.
+#[cfg(target_arch = "x86_64")]
+macro_rules! with_rows {
+    ($rows:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $rows {
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            5 => $f::<5>($($arg),*),
+            6 => $f::<6>($($arg),*),
+            7 => $f::<7>($($arg),*),
+            8 => $f::<8>($($arg),*),
+            9 => $f::<9>($($arg),*),
+            10 => $f::<10>($($arg),*),
+            11 => $f::<11>($($arg),*),
+            12 => $f::<12>($($arg),*),
+            13 => $f::<13>($($arg),*),
+            14 => $f::<14>($($arg),*),
+            15 => $f::<15>($($arg),*),
+            16 => $f::<16>($($arg),*),
+            17 => $f::<17>($($arg),*),
+            18 => $f::<18>($($arg),*),
+            19 => $f::<19>($($arg),*),
+            20 => $f::<20>($($arg),*),
+            21 => $f::<21>($($arg),*),
+            22 => $f::<22>($($arg),*),
+            23 => $f::<23>($($arg),*),
+            24 => $f::<24>($($arg),*),
+            n => unreachable!("1 to 24 rows at once, not {n}"),
+        }
+    };
+}
+
 mod bert;
 mod bf16;
 mod config;

@@ -215,25 +215,39 @@ unsafe fn rows_portable(
     }
 }
 
-/// Calls `$kernel::<N>` for groups of `$group` rows, then the remainder.
+/// Calls `$kernel::<N>` for groups of `$group` rows, then the remainder, `N` picked
+/// by `$dispatch` (`with_rows`, or a `match` of the AVX2 path's smaller counts).
 #[cfg(target_arch = "x86_64")]
 macro_rules! by_groups {
-    ($kernel:ident, $group:literal, $panel:expr, $x:expr, $inp:expr, $init:expr, $out:expr,
-     $rows:expr, [$($n:literal),*]) => {{
+    ($dispatch:ident, $kernel:ident, $group:literal, $panel:expr, $x:expr, $inp:expr,
+     $init:expr, $out:expr, $rows:expr) => {{
         let (inp, rows, mut first) = ($inp, $rows, 0);
         while first < rows {
             let n = $group.min(rows - first);
             let x = &$x[first * inp..(first + n) * inp];
             // SAFETY: rows first..first+n of the caller's `rows`.
             let out = unsafe { $out.from(first) };
-            match n {
-                // SAFETY: as the caller of this function promises, for these rows.
-                $($n => unsafe { $kernel::<$n>($panel, x, inp, $init, out) },)*
-                _ => unreachable!("a group has 1 to {} rows", $group),
-            }
+            // SAFETY: as the caller of this function promises, for these rows.
+            unsafe { $dispatch!(n, $kernel($panel, x, inp, $init, out)) }
             first += n;
         }
     }};
+}
+
+/// `with_rows` for the AVX2 path's 1 to 6 rows.
+#[cfg(target_arch = "x86_64")]
+macro_rules! with_rows_avx2 {
+    ($rows:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $rows {
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            5 => $f::<5>($($arg),*),
+            6 => $f::<6>($($arg),*),
+            n => unreachable!("1 to 6 rows at once, not {n}"),
+        }
+    };
 }
 
 /// AVX-512: a register per row (up to 24 rows at once), one load of the panel per
@@ -251,19 +265,7 @@ unsafe fn rows_avx512(
     out: Out,
     rows: usize,
 ) {
-    by_groups!(
-        group_avx512,
-        24,
-        panel,
-        x,
-        inp,
-        init,
-        out,
-        rows,
-        [
-            1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24
-        ]
-    )
+    by_groups!(with_rows, group_avx512, 24, panel, x, inp, init, out, rows)
 }
 
 /// # Safety
@@ -312,6 +314,7 @@ unsafe fn rows_avx2(
     rows: usize,
 ) {
     by_groups!(
+        with_rows_avx2,
         group_avx2,
         6,
         panel,
@@ -319,8 +322,7 @@ unsafe fn rows_avx2(
         inp,
         init,
         out,
-        rows,
-        [1, 2, 3, 4, 5, 6]
+        rows
     )
 }
 
