@@ -19,7 +19,7 @@ use dredge_core::{Teacher, TeacherKind};
 use serde::Deserialize;
 use tokenizers::Tokenizer;
 
-use crate::bert::{Bert, Packed, Workspace};
+use crate::bert::{Bert, Packed, Products, Workspace};
 use crate::config::{read_bert_config, read_json, required};
 use crate::encoder::load_tokenizer;
 use crate::error::{Error, Result};
@@ -345,7 +345,9 @@ impl CrossEncoder {
             pairs: pairs.len(),
             ..ScoreStats::default()
         };
-        let mut workspace = Workspace::default();
+        // Every token through gemm, the [CLS] rows of the last layer on the panels:
+        // a pair's score is the same bits whatever the pairs beside it.
+        let mut workspace = Workspace::with_products(Products::Gemm);
         let mut pooled = vec![0f32; h];
         let (mut ids, mut type_ids, mut offsets) = (Vec::new(), Vec::new(), Vec::new());
         let mut done = 0;

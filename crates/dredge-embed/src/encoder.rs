@@ -8,7 +8,7 @@ use dredge_core::Matrix;
 use serde::{Deserialize, Serialize};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use crate::bert::{Bert, Packed, Workspace};
+use crate::bert::{Bert, Packed, Products, Workspace};
 use crate::config::{ModelConfig, Pooling, required};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
@@ -402,7 +402,10 @@ impl Encoder {
         };
         let prefix = self.prefix(kind);
         let mut done = 0;
-        let mut workspace = Workspace::default();
+        let mut workspace = Workspace::with_products(match kind {
+            TextKind::Query => Products::Panels,
+            TextKind::Passage => Products::Gemm,
+        });
         let (mut ids, mut type_ids, mut offsets) = (Vec::new(), Vec::new(), Vec::new());
         for (chunk_no, chunk) in texts.chunks(CHUNK).enumerate() {
             let offset = chunk_no * CHUNK;

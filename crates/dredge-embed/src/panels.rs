@@ -1,5 +1,6 @@
-//! Float32 products with few rows: the ~20 tokens of a query, or the [CLS] rows of
-//! a cross-encoder's last layer. The weight is packed once, when the model is
+//! Float32 products built for few rows: the ~20 tokens of a query, or the [CLS]
+//! rows of a cross-encoder's last layer (queries take them whatever their number,
+//! so a query's vector does not depend on its batch: `bert::Products`). The weight is packed once, when the model is
 //! loaded, in panels of [`PANEL`] output channels (each panel `inp x 16`,
 //! contiguous), so a product streams every weight once and in order, and each
 //! output is finished in registers. The `gemm` crate's blocked product is built for
@@ -14,11 +15,17 @@ use crate::kernels::Kernels;
 /// Output channels of a panel: one AVX-512 register, two AVX2 ones.
 const PANEL: usize = 16;
 
-/// Products of at most this many rows run here; more go to `gemm`. Measured on
-/// all-MiniLM-L6-v2, one text at a time, 2 threads (AMD Zen 4, AVX-512): texts of
-/// ~44 and ~66 tokens encoded at p50 9.1 and 10.6 ms here against 11.7 and 12.9 ms
-/// on `gemm`; at ~88 tokens the two were even (14.2 and 14.7 ms).
-pub(crate) const MAX_ROWS: usize = 72;
+/// Rows a kernel call holds (the tile of a partial panel). Before queries always
+/// took the panels (`bert::Products`), products of at most this many rows did and
+/// larger ones went to gemm, measured on all-MiniLM-L6-v2, one text at a time, 2
+/// threads (AMD Zen 4): texts of ~44 and ~66 tokens at p50 9.1 and 10.6 ms here
+/// against 11.7 and 12.9 ms on gemm, even at ~88 tokens.
+const MAX_ROWS: usize = 72;
+
+/// Rows of a task when a batch is split among threads: two blocks of MAX_ROWS,
+/// whose activations (at most 144 x 1536 floats, 864 KB) stay in a core's L2 cache
+/// while each panel passes over them.
+const TASK_ROWS: usize = 2 * MAX_ROWS;
 
 /// Multiply-adds below which a product stays on the calling thread.
 const THREADED_WORK: usize = 1 << 21;
@@ -64,32 +71,47 @@ impl Panels {
         }
         let panels = out.div_ceil(PANEL);
         let dst = Shared(dst.as_mut_ptr());
-        let run = |range: std::ops::Range<usize>| {
-            for first_row in (0..rows).step_by(MAX_ROWS) {
-                let n = MAX_ROWS.min(rows - first_row);
-                let block = Block {
-                    x: &x[first_row * inp..(first_row + n) * inp],
-                    rows: n,
-                    inp,
-                    out,
-                    // SAFETY: rows `first_row..first_row + n` of `dst`.
-                    dst: Shared(unsafe { dst.get().add(first_row * out) }),
-                };
-                for p in range.clone() {
-                    let panel = &self.data[p * inp * PANEL..(p + 1) * inp * PANEL];
-                    let bias = bias.map(|b| &b[p * PANEL..(p * PANEL + PANEL).min(out)]);
+        // Rows `rows` for panels `range`: each panel once, hot in cache, for every
+        // block of up to MAX_ROWS rows.
+        let run = |rows: std::ops::Range<usize>, range: std::ops::Range<usize>| {
+            let blocks: Vec<Block<'_>> = rows
+                .clone()
+                .step_by(MAX_ROWS)
+                .map(|first| {
+                    let n = MAX_ROWS.min(rows.end - first);
+                    Block {
+                        x: &x[first * inp..(first + n) * inp],
+                        rows: n,
+                        inp,
+                        out,
+                        // SAFETY: rows `first..first + n` of `dst`.
+                        dst: Shared(unsafe { dst.get().add(first * out) }),
+                    }
+                })
+                .collect();
+            for p in range {
+                let panel = &self.data[p * inp * PANEL..(p + 1) * inp * PANEL];
+                let bias = bias.map(|b| &b[p * PANEL..(p * PANEL + PANEL).min(out)]);
+                for block in &blocks {
                     block.panel(kernels, p, panel, bias);
                 }
             }
         };
         let threads = rayon::current_num_threads();
-        if threads > 1 && rows * inp * out >= THREADED_WORK && panels > 1 {
+        let parallel = threads > 1 && rows * inp * out >= THREADED_WORK;
+        if parallel && rows > TASK_ROWS {
+            // A batch: tasks of TASK_ROWS rows, every panel each.
+            (0..rows.div_ceil(TASK_ROWS))
+                .into_par_iter()
+                .for_each(|t| run(t * TASK_ROWS..((t + 1) * TASK_ROWS).min(rows), 0..panels));
+        } else if parallel && panels > 1 {
+            // A few rows: the panels shared among the threads.
             let per = panels.div_ceil(threads.min(panels));
             (0..panels.div_ceil(per))
                 .into_par_iter()
-                .for_each(|t| run(t * per..((t + 1) * per).min(panels)));
+                .for_each(|t| run(0..rows, t * per..((t + 1) * per).min(panels)));
         } else {
-            run(0..panels);
+            run(0..rows, 0..panels);
         }
     }
 }
