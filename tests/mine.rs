@@ -4,11 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::support::{minilm, run_err, run_ok, sample_dataset, shared_dataset};
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
+use crate::support::{minilm, rows, run_err, run_ok, s, sample_dataset, shared_dataset, strings};
 
 fn build_index(corpus: &Path, dir: &Path) -> PathBuf {
     let index = dir.join("index");
@@ -30,29 +26,13 @@ fn positives(qrels: &Path) -> HashMap<String, HashSet<String>> {
     map
 }
 
-fn rows(path: &Path) -> Vec<serde_json::Value> {
-    fs_err::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn ids(v: &serde_json::Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// Every row's negatives avoid its query's positives; returns the number of rows.
 fn assert_no_known_positive(out: &Path, known: &HashMap<String, HashSet<String>>) -> usize {
     let rows = rows(out);
     for row in &rows {
         let qid = row["qid"].as_str().unwrap();
         let pos = &known[qid];
-        for neg in ids(&row["neg_ids"]) {
+        for neg in strings(&row["neg_ids"]) {
             assert!(
                 !pos.contains(&neg),
                 "query {qid}: negative {neg} is a known positive"
@@ -100,9 +80,9 @@ fn sample_end_to_end_with_reports() {
     let known = positives(&data.join("qrels/train.tsv"));
     assert_eq!(assert_no_known_positive(&out, &known), known.len());
     for row in rows(&out) {
-        assert!(ids(&row["neg_ids"]).len() <= 5);
+        assert!(strings(&row["neg_ids"]).len() <= 5);
         let qid = row["qid"].as_str().unwrap();
-        let pos: HashSet<String> = ids(&row["pos_ids"]).into_iter().collect();
+        let pos: HashSet<String> = strings(&row["pos_ids"]).into_iter().collect();
         assert_eq!(&pos, &known[qid]);
         assert_eq!(
             row["neg"].as_array().unwrap().len(),
@@ -181,7 +161,7 @@ fn pairs_input_matches_the_corpus_by_text() {
     assert_eq!(got.len(), 2);
     assert_eq!(got[0]["qid"], "1");
     assert_eq!(got[0]["pos_ids"], serde_json::json!(["d001", null]));
-    assert!(!ids(&got[0]["neg_ids"]).contains(&"d001".to_owned()));
+    assert!(!strings(&got[0]["neg_ids"]).contains(&"d001".to_owned()));
     assert_eq!(got[1]["qid"], "p2");
 }
 
@@ -325,7 +305,7 @@ fn scifact_train_no_known_positive_and_seeded_bytes() {
     let negs = |p: &Path| {
         rows(p)
             .iter()
-            .map(|r| ids(&r["neg_ids"]))
+            .map(|r| strings(&r["neg_ids"]))
             .collect::<Vec<_>>()
     };
     let (st, fe) = (negs(&st), negs(&fe));
@@ -449,7 +429,7 @@ fn assert_mine_follows_search(
             .take(5)
             .cloned()
             .collect();
-        assert_eq!(ids(&row["neg_ids"]), expected, "{flags:?}, query {qid}");
+        assert_eq!(strings(&row["neg_ids"]), expected, "{flags:?}, query {qid}");
     }
 }
 

@@ -1,5 +1,5 @@
 //! Shared helpers for the integration tests: locating the real data, running the
-//! `dredge` binary.
+//! `dredge` binary, reading its JSON lines.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -96,4 +96,36 @@ pub fn minilm() -> Option<PathBuf> {
     );
     eprintln!("SKIP: {} not found", dir.display());
     None
+}
+
+/// A path as `&str`, for command lines.
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// The objects of a JSON-lines file, one a line.
+pub fn rows(path: &Path) -> Vec<serde_json::Value> {
+    fs_err::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A JSON array of strings.
+pub fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A JSON array of numbers, as `f32`.
+pub fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }

@@ -1,174 +1,18 @@
 //! The cross-encoder against a plain float64 BERT for sequence classification,
-//! written out loop by loop, on tiny random models and every kernel path the CPU
+//! written out loop by loop ([`Reference`], the bi-encoder's with the pooler and
+//! the classifier on top), on tiny random models and every kernel path the CPU
 //! has (pairs, segment ids, truncation of either side, packing, pooler, classifier,
 //! activations); and against scores sentence-transformers itself computed
 //! (`tests/fixtures/make_cross_encoder.py`).
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::Device;
 use dredge_core::{Teacher, TeacherKind};
 
+use crate::reference::Reference;
 use crate::testing::{TinyCrossEncoder, TinyModel};
 use crate::{CrossEncoder, CrossEncoderOptions, Encoder, EncoderOptions, Kernels, ScoreActivation};
-
-/// A float64 `BertForSequenceClassification` over one unpadded pair.
-struct Reference {
-    w: HashMap<String, Vec<f64>>,
-    model: TinyModel,
-}
-
-impl Reference {
-    fn load(dir: &Path, model: &TinyModel) -> Reference {
-        let tensors =
-            candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
-        let w = tensors
-            .into_iter()
-            .map(|(k, t)| {
-                let k = k.strip_prefix("bert.").unwrap_or(&k).to_owned();
-                let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
-                (k, v.into_iter().map(f64::from).collect())
-            })
-            .collect();
-        Reference {
-            w,
-            model: model.clone(),
-        }
-    }
-
-    fn get(&self, name: &str) -> &[f64] {
-        &self.w[name]
-    }
-
-    /// `y = x W^T + b` for `x` of `rows x inp`, `W` of `out x inp`.
-    fn linear(&self, x: &[f64], rows: usize, name: &str, out: usize) -> Vec<f64> {
-        let (w, b) = (
-            self.get(&format!("{name}.weight")),
-            self.get(&format!("{name}.bias")),
-        );
-        let inp = x.len() / rows;
-        let mut y = vec![0.0; rows * out];
-        for r in 0..rows {
-            for o in 0..out {
-                y[r * out + o] = b[o]
-                    + (0..inp)
-                        .map(|i| x[r * inp + i] * w[o * inp + i])
-                        .sum::<f64>();
-            }
-        }
-        y
-    }
-
-    fn layer_norm(&self, x: &mut [f64], name: &str) {
-        let (g, b) = (
-            self.get(&format!("{name}.weight")),
-            self.get(&format!("{name}.bias")),
-        );
-        let h = g.len();
-        for row in x.chunks_mut(h) {
-            let mean = row.iter().sum::<f64>() / h as f64;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / h as f64;
-            let inv = 1.0 / (var + 1e-12).sqrt();
-            for (i, v) in row.iter_mut().enumerate() {
-                *v = (*v - mean) * inv * g[i] + b[i];
-            }
-        }
-    }
-
-    /// The logit of a pair given its token ids and segment ids.
-    fn logit(&self, ids: &[u32], types: &[u32]) -> f64 {
-        let m = &self.model;
-        let (h, n) = (m.hidden, ids.len());
-        let (word, pos, typ) = (
-            self.get("embeddings.word_embeddings.weight"),
-            self.get("embeddings.position_embeddings.weight"),
-            self.get("embeddings.token_type_embeddings.weight"),
-        );
-        let mut x = vec![0.0; n * h];
-        for t in 0..n {
-            let (id, ty) = (ids[t] as usize, types[t] as usize);
-            for j in 0..h {
-                x[t * h + j] = word[id * h + j] + pos[t * h + j] + typ[ty * h + j];
-            }
-        }
-        self.layer_norm(&mut x, "embeddings.LayerNorm");
-        let (heads, d) = (m.heads, h / m.heads);
-        for l in 0..m.layers {
-            let p = format!("encoder.layer.{l}");
-            let q = self.linear(&x, n, &format!("{p}.attention.self.query"), h);
-            let k = self.linear(&x, n, &format!("{p}.attention.self.key"), h);
-            let v = self.linear(&x, n, &format!("{p}.attention.self.value"), h);
-            let mut context = vec![0.0; n * h];
-            for head in 0..heads {
-                for i in 0..n {
-                    let scores: Vec<f64> = (0..n)
-                        .map(|j| {
-                            (0..d)
-                                .map(|c| q[i * h + head * d + c] * k[j * h + head * d + c])
-                                .sum::<f64>()
-                                / (d as f64).sqrt()
-                        })
-                        .collect();
-                    let max = scores.iter().cloned().fold(f64::MIN, f64::max);
-                    let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
-                    let total: f64 = exps.iter().sum();
-                    for c in 0..d {
-                        context[i * h + head * d + c] = (0..n)
-                            .map(|j| exps[j] / total * v[j * h + head * d + c])
-                            .sum();
-                    }
-                }
-            }
-            let attention = self.linear(&context, n, &format!("{p}.attention.output.dense"), h);
-            let mut y: Vec<f64> = attention.iter().zip(&x).map(|(a, b)| a + b).collect();
-            self.layer_norm(&mut y, &format!("{p}.attention.output.LayerNorm"));
-            let mut inner = self.linear(&y, n, &format!("{p}.intermediate.dense"), m.intermediate);
-            for v in &mut inner {
-                *v = match m.activation {
-                    "gelu" => 0.5 * *v * (1.0 + erf(*v / std::f64::consts::SQRT_2)),
-                    "relu" => v.max(0.0),
-                    other => panic!("{other}"),
-                };
-            }
-            let out = self.linear(&inner, n, &format!("{p}.output.dense"), h);
-            x = out.iter().zip(&y).map(|(a, b)| a + b).collect();
-            self.layer_norm(&mut x, &format!("{p}.output.LayerNorm"));
-        }
-        // BERT's pooler on [CLS], then the classifier's one row.
-        let pooled: Vec<f64> = self
-            .linear(&x[..h], 1, "pooler.dense", h)
-            .into_iter()
-            .map(f64::tanh)
-            .collect();
-        self.linear(&pooled, 1, "classifier", 1)[0]
-    }
-}
-
-/// erf to about 1e-15 (series, then the continued fraction of erfc).
-fn erf(x: f64) -> f64 {
-    if x.abs() < 3.0 {
-        let mut sum = x;
-        let mut term = x;
-        for n in 1..200 {
-            term *= -x * x / n as f64;
-            let add = term / (2 * n + 1) as f64;
-            sum += add;
-            if add.abs() < 1e-17 {
-                break;
-            }
-        }
-        sum * 2.0 / std::f64::consts::PI.sqrt()
-    } else {
-        let ax = x.abs();
-        let mut f = ax;
-        for k in (1..60).rev() {
-            f = ax + (k as f64 / 2.0) / f;
-        }
-        let erfc = (-ax * ax).exp() / std::f64::consts::PI.sqrt() / f;
-        (1.0 - erfc).copysign(x)
-    }
-}
 
 /// `[CLS] q [SEP] p [SEP]` with segment ids, the two sides cut to `max - 3` tokens
 /// as the tokenizers library's `longest_first` does: when only the longer side must
@@ -235,7 +79,7 @@ const PAIRS: [(&str, &str); 9] = [
 fn check(tiny: &TinyCrossEncoder, options: &CrossEncoderOptions) -> crate::ScoreStats {
     let dir = tempfile::tempdir().unwrap();
     tiny.write(dir.path()).unwrap();
-    let reference = Reference::load(dir.path(), &tiny.model);
+    let reference = Reference::load_cross_encoder(dir.path(), tiny);
     let mut last = None;
     for kernels in Kernels::supported() {
         let model = CrossEncoder::load(dir.path(), options)

@@ -113,6 +113,8 @@ mod error;
 mod kernels;
 mod panels;
 mod quant;
+#[cfg(test)]
+mod reference;
 mod teacher;
 #[doc(hidden)]
 pub mod testing;
