@@ -63,105 +63,54 @@ impl Linear {
 
     /// Replaces the float32 weight by its int8 quantization (per output channel).
     fn quantize(&mut self) {
-        if self.int8.is_none() {
-            let weight = transpose(&self.weight_t, self.inp, self.out);
+        if self.int8.is_none() && self.bf16.is_none() {
+            let weight = self.take_weight();
             self.int8 = Some(QuantizedMatrix::new(&weight, self.out, self.inp));
-            self.weight_t = Vec::new();
-            self.panels = None;
         }
     }
 
     /// Replaces the float32 weight by its bf16 rounding.
     fn round_to_bf16(&mut self) {
-        if self.bf16.is_none() && self.int8.is_none() {
-            let weight = transpose(&self.weight_t, self.inp, self.out);
+        if self.int8.is_none() && self.bf16.is_none() {
+            let weight = self.take_weight();
             self.bf16 = Some(Bf16Matrix::new(&weight, self.out, self.inp));
-            self.weight_t = Vec::new();
-            self.panels = None;
         }
     }
 
-    /// [`Linear::product`], in int8 or bf16 when the weight is (the activations
-    /// converted into `scratch`).
-    fn product_with(
+    /// The float32 weight in PyTorch's `(out, in)` layout, for another precision to
+    /// be made of it; both float32 copies are dropped.
+    fn take_weight(&mut self) -> Vec<f32> {
+        self.panels = None;
+        transpose(&std::mem::take(&mut self.weight_t), self.inp, self.out)
+    }
+
+    /// `dst (tokens x out) = x (tokens x in) · Wᵀ (+ bias)`: in int8 or bf16 when the
+    /// weight is (the activations converted into `scratch`), else in float32 on the
+    /// product `products` names.
+    fn product(
         &self,
         kernels: Kernels,
         dst: &mut [f32],
         x: &[f32],
-        scratch: &mut Scratch,
-        products: Products,
-    ) {
-        if let Some(m) = &self.bf16 {
-            let tokens = x.len() / self.inp;
-            return m.product(
-                kernels,
-                &mut dst[..tokens * self.out],
-                x,
-                None,
-                &mut scratch.pairs,
-            );
-        }
-        match &self.int8 {
-            Some(q) => q.product(kernels, dst, x, None, scratch),
-            None => self.product_on(kernels, dst, x, products),
-        }
-    }
-
-    /// `dst (tokens x out) = x (tokens x in) · Wᵀ + bias`.
-    fn product_bias(
-        &self,
-        kernels: Kernels,
-        dst: &mut [f32],
-        x: &[f32],
+        bias: Option<&[f32]>,
         scratch: &mut Scratch,
         products: Products,
     ) {
         let tokens = x.len() / self.inp;
         let dst = &mut dst[..tokens * self.out];
         if let Some(q) = &self.int8 {
-            return q.product(kernels, dst, x, Some(&self.bias), scratch);
+            return q.product(kernels, dst, x, bias, scratch);
         }
         if let Some(m) = &self.bf16 {
-            return m.product(kernels, dst, x, Some(&self.bias), &mut scratch.pairs);
+            return m.product(kernels, dst, x, bias, &mut scratch.pairs);
         }
         if let Some(panels) = self.panels.as_ref().filter(|_| products.panels()) {
-            return panels.product(kernels, dst, x, Some(&self.bias));
+            return panels.product(kernels, dst, x, bias);
         }
         // The bias written first, the product added to it.
-        dst.par_chunks_mut(self.out)
-            .for_each(|row| row.copy_from_slice(&self.bias));
-        matmul(
-            kernels,
-            dst,
-            self.out,
-            View::dense(x, tokens, self.inp),
-            View::dense(&self.weight_t, self.inp, self.out),
-            true,
-            true,
-        );
-    }
-
-    /// `dst (tokens x out) = x (tokens x in) · Wᵀ`, the bias left to the caller;
-    /// float32 on the panels whatever the number of rows (a cross-encoder's [CLS]
-    /// rows: a pair's score must not depend on how many pairs share its batch).
-    fn product(&self, kernels: Kernels, dst: &mut [f32], x: &[f32]) {
-        self.product_on(kernels, dst, x, Products::Panels)
-    }
-
-    /// [`Linear::product`] with float32 products as `products` says.
-    fn product_on(&self, kernels: Kernels, dst: &mut [f32], x: &[f32], products: Products) {
-        if let Some(q) = &self.int8 {
-            return q.product(kernels, dst, x, None, &mut Scratch::default());
-        }
-        if let Some(m) = &self.bf16 {
-            let tokens = x.len() / self.inp;
-            let dst = &mut dst[..tokens * self.out];
-            return m.product(kernels, dst, x, None, &mut Vec::new());
-        }
-        let tokens = x.len() / self.inp;
-        let dst = &mut dst[..tokens * self.out];
-        if let Some(panels) = self.panels.as_ref().filter(|_| products.panels()) {
-            return panels.product(kernels, dst, x, None);
+        if let Some(bias) = bias {
+            dst.par_chunks_mut(self.out)
+                .for_each(|row| row.copy_from_slice(bias));
         }
         matmul(
             kernels,
@@ -169,7 +118,7 @@ impl Linear {
             self.out,
             View::dense(x, tokens, self.inp),
             View::dense(&self.weight_t, self.inp, self.out),
-            false,
+            bias.is_some(),
             true,
         );
     }
@@ -554,7 +503,13 @@ impl Bert {
         self.forward_layers(kernels, batch, ws, self.layers.len() - 1)?;
         let tokens = batch.ids.len();
         let qkv = &mut ws.qkv[..tokens * 3 * h];
-        last.qkv.product(kernels, qkv, &ws.hidden[..tokens * h]);
+        // The last layer on the panels whatever the number of rows (every token's
+        // queries, keys and values, then the [CLS] rows): a pair's score must not
+        // depend on how many pairs share its batch.
+        let hidden = &ws.hidden[..tokens * h];
+        let int8 = &mut ws.int8;
+        last.qkv
+            .product(kernels, qkv, hidden, None, int8, Products::Panels);
         qkv.par_chunks_mut(3 * h).for_each(|row| {
             for (v, b) in row.iter_mut().zip(&last.qkv.bias) {
                 *v += b;
@@ -595,7 +550,9 @@ impl Bert {
         }
         let x = &mut ws.hidden[..texts * h];
         let projected = &mut ws.projected[..texts * h];
-        last.attention_out.product(kernels, projected, context);
+        let int8 = &mut ws.int8;
+        last.attention_out
+            .product(kernels, projected, context, None, int8, Products::Panels);
         let norm = &last.attention_norm;
         layer_norm(
             kernels,
@@ -606,9 +563,11 @@ impl Bert {
             norm.eps,
         );
         let inner = &mut ws.inner[..texts * self.intermediate];
-        last.intermediate.product(kernels, inner, x);
+        last.intermediate
+            .product(kernels, inner, x, None, int8, Products::Panels);
         bias_activation(kernels, inner, &last.intermediate.bias, self.activation);
-        last.output.product(kernels, projected, inner);
+        last.output
+            .product(kernels, projected, inner, None, int8, Products::Panels);
         let norm = &last.output_norm;
         layer_norm(
             kernels,
@@ -635,17 +594,23 @@ impl Bert {
         // qkv = x Wqkvᵀ + b.
         let qkv = &mut ws.qkv[..tokens * 3 * h];
         let products = ws.products;
-        layer
-            .qkv
-            .product_bias(kernels, qkv, x, &mut ws.int8, products);
+        layer.qkv.product(
+            kernels,
+            qkv,
+            x,
+            Some(&layer.qkv.bias),
+            &mut ws.int8,
+            products,
+        );
 
         self.attention(kernels, qkv, offsets, &mut ws.context[..tokens * h]);
 
         let projected = &mut ws.projected[..tokens * h];
-        layer.attention_out.product_with(
+        layer.attention_out.product(
             kernels,
             projected,
             &ws.context[..tokens * h],
+            None,
             &mut ws.int8,
             products,
         );
@@ -662,11 +627,11 @@ impl Bert {
         let inner = &mut ws.inner[..tokens * self.intermediate];
         layer
             .intermediate
-            .product_with(kernels, inner, x, &mut ws.int8, products);
+            .product(kernels, inner, x, None, &mut ws.int8, products);
         bias_activation(kernels, inner, &layer.intermediate.bias, self.activation);
         layer
             .output
-            .product_with(kernels, projected, inner, &mut ws.int8, products);
+            .product(kernels, projected, inner, None, &mut ws.int8, products);
         let norm = &layer.output_norm;
         layer_norm(
             kernels,
